@@ -56,6 +56,7 @@ PREFIXES: dict[str, str] = {
     "doid": "http://purl.obolibrary.org/obo/DOID_",
     "umls": "https://uts.nlm.nih.gov/uts/umls/concept/",
     "clinicaltrials": "https://clinicaltrials.gov/study/",
+    "drugcentral": "https://drugcentral.org/drugcard/",
     "kgimagine.drug": "https://w3id.org/kgimagine/drug/",
     "kgimagine.disease": "https://w3id.org/kgimagine/disease/",
 }

@@ -1,0 +1,137 @@
+"""What every loader shares: the ``Loader`` protocol, the load context, the rejects sink and
+the registry of public sources (download address, checksum, licence, version).
+
+Loaders only *yield* ``Node``/``Edge`` records (nodes before the edges that need them); the
+build writes them into a store in batches. A loader never writes to a store.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import shutil
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Protocol, TextIO
+
+from kgimagine.errors import LoaderError, SourceFileMissingError
+from kgimagine.kg.model import Edge, Node
+
+Record = Node | Edge
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """One file of a public source: where it lives under the data dir and where to get it."""
+
+    relpath: str  # path under the data directory, e.g. "drugbank-dhimmel/drugbank.tsv"
+    url: str  # public download address
+    sha256: str  # expected checksum of the file as published
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    name: str  # short source name used in provenance, e.g. "drugbank"
+    version: str  # e.g. "4.2 (dhimmel/drugbank@6b9ae38)"
+    licence: str  # e.g. "CC BY-NC 4.0"
+    homepage: str
+    files: tuple[SourceFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    source: str
+    file: str
+    line: int  # 1-based line (or record) number in the file; 0 when not line-based
+    reason: str
+    raw: str = ""
+
+
+class RejectSink:
+    """Collects malformed rows; ``write`` saves them as a TSV (source, file, line, reason, raw)."""
+
+    def __init__(self) -> None:
+        self.rejects: list[Reject] = []
+
+    def reject(self, source: str, file: str, line: int, reason: str, raw: str = "") -> None:
+        self.rejects.append(Reject(source, file, line, reason, raw[:500]))
+
+    def count(self, source: str | None = None) -> int:
+        return sum(1 for r in self.rejects if source is None or r.source == source)
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+            w.writerow(["source", "file", "line", "reason", "raw"])
+            for r in self.rejects:
+                w.writerow([r.source, r.file, r.line, r.reason, r.raw.replace("\n", "\\n").replace("\t", "\\t")])
+        return path
+
+
+@dataclass
+class LoadContext:
+    """Everything a loader may read. Built by the CLI; loaders never read env vars or cwd."""
+
+    data_dir: Path | None  # local copies (the team's shared/data layout); None: use download cache
+    cache_dir: Path  # where downloads land
+    rejects: RejectSink = field(default_factory=RejectSink)
+    labels_from: frozenset[str] = frozenset()  # TOP split names whose outcome labels may enter the graph
+    allow_download: bool = False
+    unknown: dict[str, set[str]] = field(default_factory=dict)  # source -> ids/names it could not resolve
+
+    def report_unknown(self, source: str, what: str) -> None:
+        self.unknown.setdefault(source, set()).add(what)
+
+    def path(self, spec: SourceSpec, f: SourceFile) -> Path:
+        """The local path of ``f``: the data dir copy, else a verified download in the cache."""
+        if self.data_dir is not None:
+            local = self.data_dir / f.relpath
+            if local.is_file():
+                return local
+        cached = self.cache_dir / "sources" / f.relpath
+        if cached.is_file():
+            return cached
+        if not self.allow_download:
+            where = self.data_dir / f.relpath if self.data_dir is not None else cached
+            raise SourceFileMissingError(
+                f"{spec.name}: missing {where}; download it from {f.url} "
+                "(or run `kgimagine kg build --download`)"
+            )
+        return download(f, cached)
+
+
+def download(f: SourceFile, dest: Path, *, opener: Callable[[str], TextIO] | None = None) -> Path:
+    """Download ``f.url`` to ``dest`` and verify its sha256; a mismatch deletes the file."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(dest.suffix + ".part")
+    try:
+        with urllib.request.urlopen(f.url, timeout=60) as resp, open(tmp, "wb") as out:  # noqa: S310
+            shutil.copyfileobj(resp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise LoaderError(f"cannot download {f.url}: {exc}") from exc
+    digest = sha256_file(tmp)
+    if digest != f.sha256:
+        tmp.unlink(missing_ok=True)
+        raise LoaderError(f"checksum mismatch for {f.url}: expected {f.sha256}, got {digest}")
+    tmp.rename(dest)
+    return dest
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Loader(Protocol):
+    """A source adapter: yields records, reports bad rows to ``ctx.rejects``."""
+
+    spec: SourceSpec
+
+    def iter_records(self, ctx: LoadContext) -> Iterator[Record]: ...

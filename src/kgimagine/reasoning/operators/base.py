@@ -1,0 +1,23 @@
+"""The ``Operator`` protocol: whatever takes one imagination step (an LLM or a statistical model).
+
+An operator receives a ``StepInput`` (current probability, the one change, the retrieved facts)
+and returns its raw answer text, which must be one JSON object in the format of
+``kgimagine.traces.render_step_answer``. The reasoning graph parses and validates it, verifies
+the citations, and re-asks with ``feedback`` (the reason the last answer was refused), bounded.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from kgimagine.traces import StepInput
+
+
+@runtime_checkable
+class Operator(Protocol):
+    @property
+    def name(self) -> str:
+        """Identifies the backend and model, e.g. ``local:SmolLM2-135M-Instruct+adapter:runs/a1``."""
+
+    def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
+        """Return the raw answer text for one step."""
