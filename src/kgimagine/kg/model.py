@@ -25,6 +25,12 @@ Scalar = str | int | float | bool
 PropertyValue = Scalar | list[Scalar] | None
 
 
+def _check_storable(value: Any, key: str, where: str) -> None:
+    """Integers must fit in 64 bits: orjson (persistence, content hash) and Neo4j cannot hold more."""
+    if type(value) is int and not -(2**63) <= value < 2**63:
+        raise SchemaError(f"{where}: property {key!r} value {value} does not fit in 64 bits; store it as a string")
+
+
 def _check_properties(props: Mapping[str, Any], reserved: frozenset[str], where: str) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in props.items():
@@ -33,10 +39,13 @@ def _check_properties(props: Mapping[str, Any], reserved: frozenset[str], where:
         if value is None:
             continue  # absent and None are the same thing in every store
         if isinstance(value, (str, bool, int, float)):
+            _check_storable(value, key, where)
             clean[key] = value
         elif isinstance(value, (list, tuple)):
             if not all(isinstance(v, (str, bool, int, float)) for v in value):
                 raise SchemaError(f"{where}: property {key!r} must be a list of scalars")
+            for v in value:
+                _check_storable(v, key, where)
             clean[key] = list(value)
         else:
             raise SchemaError(

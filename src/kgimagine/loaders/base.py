@@ -17,6 +17,7 @@ from typing import Callable, Iterator, Protocol, TextIO
 
 from kgimagine.errors import LoaderError, SourceFileMissingError
 from kgimagine.kg.model import Edge, Node
+from kgimagine.types import NodeLabel
 
 Record = Node | Edge
 
@@ -135,3 +136,83 @@ class Loader(Protocol):
     spec: SourceSpec
 
     def iter_records(self, ctx: LoadContext) -> Iterator[Record]: ...
+
+
+# --- reading delimited source files ------------------------------------------------------
+def iter_table(
+    path: Path,
+    *,
+    source: str,
+    file: str,
+    rejects: RejectSink,
+    required: tuple[str, ...] = (),
+    columns: tuple[str, ...] | None = None,
+    quoted: bool = False,
+    comment: str | None = None,
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a tab-separated file (``.gz`` read transparently) as ``(line number, row)``.
+
+    The header (first non-comment line) names the columns unless ``columns`` is given (header-less
+    files). A header lacking a ``required`` column raises ``LoaderError``; a row with the wrong
+    number of fields goes to ``rejects`` and is skipped. ``quoted``: fields may be double-quoted
+    (and then span lines). Line numbers are the 1-based physical line where a row starts.
+    """
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    physical: list[int] = []  # with comments: physical line number of each line handed to the reader
+
+    def lines(fh: TextIO) -> Iterator[str]:
+        for i, line in enumerate(fh, start=1):
+            if comment and line.startswith(comment):
+                continue
+            if comment:
+                physical.append(i)
+            yield line
+
+    with opener(path, "rt", encoding="utf-8", newline="") as fh:  # type: ignore[operator]
+        reader = csv.reader(lines(fh), delimiter="\t", quoting=csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE)
+        header = list(columns) if columns is not None else None
+        consumed = 0
+        for fields in reader:
+            lineno = physical[consumed] if comment else consumed + 1
+            consumed = reader.line_num
+            if header is None:
+                header = fields
+                missing = [c for c in required if c not in header]
+                if missing:
+                    raise LoaderError(
+                        f"{source}: {file} has no column(s) {', '.join(missing)} (header: {', '.join(header)}); "
+                        "is it the published file?"
+                    )
+                continue
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
+            if len(fields) != len(header):
+                rejects.reject(source, file, lineno, f"expected {len(header)} columns, got {len(fields)}",
+                               "\t".join(fields))
+                continue
+            yield lineno, dict(zip(header, fields))
+
+
+class NodeRefs:
+    """Hands out each referenced node once: a loader yields it (minimal: id, label, empty name)
+    before the first edge that needs it; ids in ``known`` were already yielded with full data."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self, known: set[str] | None = None) -> None:
+        self._seen: set[str] = set(known or ())
+
+    def add(self, node_id: str) -> None:
+        self._seen.add(node_id)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._seen
+
+    def first(self, node_id: str, label: NodeLabel) -> Node | None:
+        """A minimal node the first time ``node_id`` is referenced, else ``None``."""
+        if node_id in self._seen:
+            return None
+        self._seen.add(node_id)
+        return Node(node_id, label)
