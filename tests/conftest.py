@@ -24,10 +24,14 @@ def shared_data() -> Path:
 
 
 def neo4j_settings() -> dict[str, str]:
+    """The private test instance that scripts/run-tests starts (its own home and port).
+
+    Tests clear the database, so they never read NEO4J_URI: a user's real graph is safe.
+    """
     return {
-        "uri": os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
-        "user": os.environ.get("NEO4J_USER", "neo4j"),
-        "password": os.environ.get("NEO4J_PASSWORD", "kgimagine-dev"),
+        "uri": os.environ.get("KGIMAGINE_TEST_NEO4J_URI", "bolt://127.0.0.1:7797"),
+        "user": os.environ.get("KGIMAGINE_TEST_NEO4J_USER", "neo4j"),
+        "password": os.environ.get("KGIMAGINE_TEST_NEO4J_PASSWORD", "kgimagine-test"),
     }
 
 
