@@ -1,0 +1,377 @@
+"""TOP (HINT) clinical-trial outcome benchmark: a robust CSV reader and the Trial loader.
+
+Leakage rules enforced here:
+
+* ``status`` and ``why_stop`` are read by the csv module and dropped at once: ``TopRow`` has
+  no field for them, so nothing downstream can use them.
+* ``label`` is kept on ``TopRow`` (``int | None``) but reaches the graph (as the Trial
+  property ``outcome_label``) only for trials whose *every* split is named in
+  ``ctx.labels_from``: TOP lists some trials in two splits (32 phase_I_train trials are also
+  in phase_II_valid), and such a trial is an evaluated trial first.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+from kgimagine.errors import LoaderError
+from kgimagine.kg.model import Edge, Node, Provenance
+from kgimagine.loaders.base import LoadContext, Record, RejectSink, SourceFile, SourceSpec
+from kgimagine.types import NodeLabel, RelationType
+
+if TYPE_CHECKING:
+    from kgimagine.loaders.resolve import DiseaseResolver, DrugResolver
+
+SOURCE = "top"
+_BASE = "https://raw.githubusercontent.com/futianfan/clinical-trial-outcome-prediction/8dc0497f23fdb84e2905da7655924a91e6e79798/data/"
+DEFAULT_SPLITS: dict[str, str] = {
+    "phase_I_train": "top/phase_I_train.csv",
+    "phase_I_valid": "top/phase_I_valid.csv",
+    "phase_II_valid": "top/phase_II_valid.csv",
+    "phase_III_valid": "top/phase_III_valid.csv",
+}
+DEFAULT_LABELS_FROM: frozenset[str] = frozenset({"phase_I_train"})
+_SHA = {
+    "phase_I_train": "4db18b0f1469f215ed828c814acd6ed18ca3b7b49ae13483252553767f1a057a",
+    "phase_I_valid": "a170fca5f42781c98a3bf892bc81a46695c7c88810e4712555d6c68bd1765f44",
+    "phase_II_valid": "c5905bfc5b646e30321bd8e671d7bd946b8fb1dfe5c30a74bb29fa40e2a711e7",
+    "phase_III_valid": "8fc1d2a900e595685dc447dea0a2dd5bb9d500288b1c53166780da789f30cda2",
+}
+TOP_SPEC = SourceSpec(
+    name=SOURCE,
+    version="TOP (HINT) futianfan/clinical-trial-outcome-prediction@8dc0497",
+    licence="TOP Benchmark Usage Agreement (non-commercial)",
+    homepage="https://github.com/futianfan/clinical-trial-outcome-prediction",
+    files=tuple(
+        SourceFile(rel, _BASE + Path(rel).name, _SHA[name]) for name, rel in DEFAULT_SPLITS.items()
+    ),
+)
+
+REQUIRED_COLUMNS = ("nctid", "phase", "diseases", "icdcodes", "drugs", "criteria")
+_NCT = re.compile(r"^NCT\d{8}$")
+
+
+@dataclass(frozen=True, slots=True)
+class TopRow:
+    """One TOP trial. No ``status``/``why_stop`` fields on purpose (outcome information)."""
+
+    nctid: str
+    label: int | None  # 1 success, 0 failure; None when the file has no label column
+    phase: str
+    diseases: tuple[str, ...]
+    icdcodes: tuple[str, ...]  # flat list of codes as written
+    drugs: tuple[str, ...]
+    smiless: tuple[str, ...]
+    criteria: str
+    line: int  # 1-based physical line where the record starts
+
+
+class TopRowError(ValueError):
+    """A row cannot be parsed (kept inside this module: the reader turns it into a reject)."""
+
+
+def _parse_list(value: str, column: str) -> tuple[str, ...]:
+    value = (value or "").strip()
+    if not value:
+        return ()
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        raise TopRowError(f"column {column}: not a Python list literal ({type(exc).__name__})") from None
+    if not isinstance(parsed, (list, tuple)) or not all(isinstance(x, str) for x in parsed):
+        raise TopRowError(f"column {column}: expected a list of strings, got {type(parsed).__name__}")
+    return tuple(x.strip() for x in parsed if x.strip())
+
+
+def _parse_icd(value: str) -> tuple[str, ...]:
+    outer = _parse_list(value, "icdcodes")
+    codes: list[str] = []
+    for item in outer:
+        inner = _parse_list(item, "icdcodes (inner list)")
+        codes.extend(inner)
+    seen: dict[str, None] = {}
+    for c in codes:
+        seen.setdefault(c, None)
+    return tuple(seen)
+
+
+def parse_top_record(row: Mapping[str, str | None], line: int, has_label: bool) -> TopRow:
+    """Pure: one csv record (a dict) -> ``TopRow``; ``TopRowError`` names the bad column."""
+    nctid = (row.get("nctid") or "").strip()
+    if not nctid:
+        raise TopRowError("empty nctid")
+    if not _NCT.match(nctid):
+        raise TopRowError(f"bad NCT id {nctid!r} (expected NCT + 8 digits)")
+    label: int | None = None
+    if has_label:
+        raw_label = (row.get("label") or "").strip()
+        if raw_label in ("0", "1", "0.0", "1.0"):
+            label = int(float(raw_label))
+        elif raw_label:
+            raise TopRowError(f"label {raw_label!r} is not 0 or 1")
+    return TopRow(
+        nctid=nctid,
+        label=label,
+        phase=(row.get("phase") or "").strip(),
+        diseases=_parse_list(row.get("diseases") or "", "diseases"),
+        icdcodes=_parse_icd(row.get("icdcodes") or ""),
+        drugs=_parse_list(row.get("drugs") or "", "drugs"),
+        smiless=_parse_list(row.get("smiless") or "", "smiless"),
+        criteria=(row.get("criteria") or "").strip(),
+        line=line,
+    )
+
+
+def read_top_csv(path: str | Path, rejects: RejectSink | None = None, *, source: str = SOURCE) -> Iterator[TopRow]:
+    """Yield the parsable rows of a TOP CSV; malformed rows go to ``rejects`` (file, line, reason).
+
+    The file may lack ``label``/``status``/``why_stop`` (a user's own trials): ``label`` is None.
+    A missing required column or unreadable file raises ``LoaderError``.
+    """
+    path = Path(path)
+    sink = rejects if rejects is not None else RejectSink()
+    try:
+        fh = open(path, newline="", encoding="utf-8")
+    except OSError as exc:
+        raise LoaderError(f"cannot read TOP file {path}: {exc}") from exc
+    with fh:
+        reader = csv.reader(fh, strict=True)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise LoaderError(f"TOP file {path} is empty; expected a header with {', '.join(REQUIRED_COLUMNS)}") from None
+        except csv.Error as exc:
+            raise LoaderError(f"TOP file {path}: unreadable header ({exc})") from exc
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise LoaderError(
+                f"TOP file {path} lacks column(s) {', '.join(missing)}; "
+                f"expected {', '.join(REQUIRED_COLUMNS)} (+ optional label)"
+            )
+        has_label = "label" in header
+        width = len(header)
+        prev_end = reader.line_num
+        while True:
+            start = prev_end + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                sink.reject(source, str(path), start, f"bad CSV quoting: {exc}")
+                prev_end = reader.line_num
+                continue
+            prev_end = reader.line_num
+            if not fields or all(not f.strip() for f in fields):
+                continue  # blank line
+            if len(fields) != width:
+                sink.reject(
+                    source, str(path), start, f"{len(fields)} fields, header has {width}", ",".join(fields)[:500]
+                )
+                continue
+            record = dict(zip(header, fields))
+            # status / why_stop are dropped here and never leave this function
+            record.pop("status", None)
+            record.pop("why_stop", None)
+            try:
+                yield parse_top_record(record, start, has_label)
+            except TopRowError as exc:
+                sink.reject(source, str(path), start, str(exc), ",".join(fields)[:500])
+
+
+def _short_phase(phase: str) -> str:
+    return phase.strip().lower()
+
+
+class TopTrialLoader:
+    """Trial nodes from TOP split files, with TESTS/STUDIES edges through the resolvers.
+
+    ``splits`` maps a split name to a CSV path (absolute, or relative to the data dir);
+    default: the four shared files. Call ``prepare(store)`` (the build does) or pass the
+    resolvers before ``iter_records``.
+    """
+
+    spec = TOP_SPEC
+    name = SOURCE
+
+    def __init__(
+        self,
+        splits: Mapping[str, str | Path] | None = None,
+        *,
+        drug_resolver: "DrugResolver | None" = None,
+        disease_resolver: "DiseaseResolver | None" = None,
+        disease_name_fallback: bool = True,
+    ) -> None:
+        self.splits: dict[str, Path] = {k: Path(v) for k, v in (splits or DEFAULT_SPLITS).items()}
+        self.drug_resolver = drug_resolver
+        self.disease_resolver = disease_resolver
+        self.disease_name_fallback = disease_name_fallback
+        self.stats: dict[str, int] = {}
+
+    def prepare(self, store: Any) -> None:
+        """Build the resolvers from what the earlier loaders put in ``store``."""
+        from kgimagine.loaders.resolve import DiseaseResolver, DrugResolver
+
+        self.drug_resolver = DrugResolver.from_store(store)
+        self.disease_resolver = DiseaseResolver.from_store(store)
+
+    def split_paths(self, ctx: LoadContext) -> dict[str, Path]:
+        out: dict[str, Path] = {}
+        default_files = {f.relpath: f for f in TOP_SPEC.files}
+        for split, p in self.splits.items():
+            if p.is_absolute():
+                if not p.is_file():
+                    raise LoaderError(f"TOP split {split}: file {p} does not exist")
+                out[split] = p
+            elif str(p) in default_files:
+                out[split] = ctx.path(TOP_SPEC, default_files[str(p)])
+            else:
+                base = ctx.data_dir or ctx.cache_dir
+                q = base / p
+                if not q.is_file():
+                    raise LoaderError(f"TOP split {split}: file {q} does not exist")
+                out[split] = q
+        return out
+
+    def iter_records(self, ctx: LoadContext) -> Iterator[Record]:
+        if self.drug_resolver is None or self.disease_resolver is None:
+            raise LoaderError("TopTrialLoader needs resolvers: call prepare(store) or pass drug_resolver/disease_resolver")
+        unknown_splits = sorted(set(ctx.labels_from) - set(self.splits))
+        if unknown_splits:
+            raise LoaderError(
+                f"labels_from names unknown split(s) {', '.join(unknown_splits)}; known: {', '.join(sorted(self.splits))}"
+            )
+        stats = {"trials": 0, "trials_in_several_splits": 0, "labels_withheld_shared_with_eval_split": 0,
+                 "drug_labels": 0, "drug_labels_resolved": 0, "icd_codes": 0, "icd_exact": 0, "icd_parent": 0,
+                 "trials_disease_by_name": 0}
+        # read every split first: TOP has trials in two splits (e.g. 32 phase_I_train trials are
+        # also in phase_II_valid); such a trial is labelled only if ALL its splits are labelled
+        rows: dict[str, list[tuple[str, Path, TopRow]]] = {}
+        for split, path in self.split_paths(ctx).items():
+            for row in read_top_csv(path, ctx.rejects):
+                rows.setdefault(row.nctid, []).append((split, path, row))
+        for nctid, seen in rows.items():
+            split, path, row = seen[0]
+            splits = [s for s, _, _ in seen]
+            stats["trials"] += 1
+            if len(seen) > 1:
+                stats["trials_in_several_splits"] += 1
+            with_labels = all(s in ctx.labels_from for s in splits)
+            if not with_labels and any(s in ctx.labels_from for s in splits):
+                stats["labels_withheld_shared_with_eval_split"] += 1
+            yield from self._trial_records(row, split, splits, path, with_labels, ctx, stats)
+        self.stats = stats
+
+    def _trial_records(
+        self,
+        row: TopRow,
+        split: str,
+        splits: list[str],
+        path: Path,
+        with_labels: bool,
+        ctx: LoadContext,
+        stats: dict[str, int],
+    ) -> Iterator[Record]:
+        assert self.drug_resolver is not None and self.disease_resolver is not None
+        trial_id = f"clinicaltrials:{row.nctid}"
+        prov = Provenance(SOURCE, TOP_SPEC.version, TOP_SPEC.licence, f"{path.name}:{row.line}")
+        tests: dict[str, str] = {}
+        unresolved: list[str] = []
+        placebo = soc = False
+        for raw in row.drugs:
+            res = self.drug_resolver.resolve(raw)
+            stats["drug_labels"] += 1
+            placebo |= res.is_placebo
+            soc |= res.is_standard_of_care
+            ids = res.drug_ids
+            if ids:
+                stats["drug_labels_resolved"] += 1
+            for drug_id in ids:
+                tests.setdefault(drug_id, raw)
+            for text in res.unresolved:
+                unresolved.append(text)
+                ctx.report_unknown(SOURCE, f"drug:{text}")
+        studies: dict[str, tuple[list[str], str]] = {}
+        for code in row.icdcodes:
+            stats["icd_codes"] += 1
+            matches = self.disease_resolver.resolve_code(code)
+            if matches:
+                stats["icd_exact" if matches[0].match == "exact" else "icd_parent"] += 1
+            else:
+                ctx.report_unknown(SOURCE, f"icd10:{code}")
+            for m in matches:
+                codes, kind = studies.get(m.disease_id, ([], m.match))
+                codes.append(code)
+                studies[m.disease_id] = (codes, "exact" if "exact" in (kind, m.match) else kind)
+        unresolved_diseases: list[str] = []
+        if not studies and self.disease_name_fallback:
+            for name in row.diseases:
+                for m in self.disease_resolver.resolve_name(name):
+                    studies.setdefault(m.disease_id, ([], "name"))
+            if studies:
+                stats["trials_disease_by_name"] += 1
+        if not studies:
+            unresolved_diseases = list(row.diseases)
+            for name in row.diseases:
+                ctx.report_unknown(SOURCE, f"disease:{name}")
+        props: dict[str, Any] = {
+            "phase": _short_phase(row.phase),
+            "criteria": row.criteria,
+            "split": split,
+            "splits": splits,
+            "drug_names": list(row.drugs),
+            "disease_names": list(row.diseases),
+            "icd10": list(row.icdcodes),
+            "unresolved_drugs": unresolved,
+            "unresolved_diseases": unresolved_diseases,
+            "has_placebo_arm": placebo,
+            "has_standard_of_care_arm": soc,
+        }
+        if with_labels and row.label is not None:
+            props["outcome_label"] = row.label
+        yield Node(trial_id, NodeLabel.TRIAL, row.nctid, props)
+        for drug_id, raw in tests.items():
+            yield Edge(trial_id, RelationType.TESTS, drug_id, prov, {"name_in_trial": raw})
+        for disease_id, (codes, kind) in studies.items():
+            yield Edge(trial_id, RelationType.STUDIES, disease_id, prov, {"icd10": codes, "match": kind})
+
+
+def iter_trial_ids(paths: Mapping[str, Path], splits: set[str] | frozenset[str]) -> set[str]:
+    """NCT ids of the named splits, read leniently: every NCT-shaped ``nctid`` counts, even on a
+    row the full reader would reject (for leakage decisions a superset is the safe side)."""
+    out: set[str] = set()
+    for split, path in paths.items():
+        if split not in splits:
+            continue
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                reader = csv.reader(fh)
+                header = [h.strip().lstrip("\ufeff") for h in next(reader, [])]
+                if "nctid" not in header:
+                    raise LoaderError(f"TOP file {path} has no nctid column")
+                col = header.index("nctid")
+                while True:
+                    try:
+                        fields = next(reader)
+                    except StopIteration:
+                        break
+                    except csv.Error:
+                        continue
+                    if len(fields) > col and _NCT.match(fields[col].strip()):
+                        out.add(fields[col].strip())
+        except OSError as exc:
+            raise LoaderError(f"cannot read TOP file {path}: {exc}") from exc
+    return out
+
+
+def labelled_and_evaluated_ids(paths: Mapping[str, Path], labels_from: frozenset[str]) -> tuple[set[str], set[str]]:
+    """(trials whose every split is in ``labels_from``, trials in at least one other split)."""
+    evaluated = iter_trial_ids(paths, frozenset(set(paths) - set(labels_from)))
+    labelled = iter_trial_ids(paths, labels_from) - evaluated
+    return labelled, evaluated
