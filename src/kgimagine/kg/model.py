@@ -7,6 +7,7 @@ embedded store, Neo4j and RDF all hold them identically.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -26,9 +27,12 @@ PropertyValue = Scalar | list[Scalar] | None
 
 
 def _check_storable(value: Any, key: str, where: str) -> None:
-    """Integers must fit in 64 bits: orjson (persistence, content hash) and Neo4j cannot hold more."""
+    """Integers must fit in 64 bits and floats be finite: JSON (persistence, content hash, RDF)
+    and Neo4j hold nothing else identically."""
     if type(value) is int and not -(2**63) <= value < 2**63:
         raise SchemaError(f"{where}: property {key!r} value {value} does not fit in 64 bits; store it as a string")
+    if type(value) is float and not math.isfinite(value):
+        raise SchemaError(f"{where}: property {key!r} value {value} is not a finite number; leave it out or use a string")
 
 
 def _check_properties(props: Mapping[str, Any], reserved: frozenset[str], where: str) -> dict[str, Any]:
@@ -190,12 +194,32 @@ def canonical_bytes(obj: Any) -> bytes:
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
 
 
-def item_hash(obj: Any) -> int:
-    return int.from_bytes(hashlib.blake2b(canonical_bytes(obj), digest_size=16).digest(), "big")
+def node_record_bytes(node: Node) -> bytes:
+    """The canonical one-line encoding of a node: ``[id, label, name, properties]``.
+
+    It is both the embedded store's file line and the input of the content hash."""
+    return orjson.dumps([node.id, node.label.value, node.name, node.properties], option=orjson.OPT_SORT_KEYS)
+
+
+def edge_record_bytes(edge: Edge) -> bytes:
+    """``[fact_id, source, type, target, key, [prov source, version, licence, record], properties]``."""
+    p = edge.provenance
+    return orjson.dumps(
+        [edge.fact_id, edge.source, edge.type.value, edge.target, edge.key,
+         [p.source, p.source_version, p.licence, p.record_id], edge.properties],
+        option=orjson.OPT_SORT_KEYS,
+    )
+
+
+def _hash_int(raw: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=16).digest(), "big")
 
 
 class ContentHash:
-    """Order-independent hash of a graph's content (sum of item hashes mod 2**128)."""
+    """Order-independent hash of a graph's content (sum of item hashes mod 2**128).
+
+    Items are hashed from their canonical record bytes, so any store that holds the same nodes
+    and edges gets the same version, whatever the insertion order."""
 
     __slots__ = ("_acc", "_n")
     MOD = 1 << 128
@@ -204,13 +228,15 @@ class ContentHash:
         self._acc = 0
         self._n = 0
 
-    def add_node(self, node: Node) -> None:
-        self._acc = (self._acc + item_hash(["n", node.to_dict()])) % self.MOD
+    def add_bytes(self, kind: bytes, raw: bytes) -> None:
+        self._acc = (self._acc + _hash_int(kind + raw)) % self.MOD
         self._n += 1
 
+    def add_node(self, node: Node) -> None:
+        self.add_bytes(b"n", node_record_bytes(node))
+
     def add_edge(self, edge: Edge) -> None:
-        self._acc = (self._acc + item_hash(["e", edge.to_dict()])) % self.MOD
-        self._n += 1
+        self.add_bytes(b"e", edge_record_bytes(edge))
 
     def hexdigest(self) -> str:
         digest = hashlib.blake2b(f"{self._n}:{self._acc}".encode(), digest_size=8).hexdigest()

@@ -3,18 +3,22 @@
 In memory (a ``networkx.MultiDiGraph`` keyed by fact id), persisted to a directory as
 JSON Lines (no pickle)::
 
-    <dir>/manifest.json   format, schema version, graph version, counts
-    <dir>/nodes.jsonl     one node per line: {"id","label","name","properties"}
-    <dir>/edges.jsonl     one edge per line: {"f","s","y","t","k","p":[source,version,licence,record],"a"}
+    <dir>/manifest.json        format, schema version, graph version, counts, data file names
+    <dir>/nodes-<gen>.jsonl    one node per line: [id, label, name, {properties}]
+    <dir>/edges-<gen>.jsonl    one edge per line:
+                               [fact_id, source, type, target, key, [source, version, licence, record], {properties}]
 
-A save writes a fresh directory next to the target and swaps it in with ``rename``, so a
-process killed mid-save leaves the previous state intact.
+A save writes the data files of a new generation, fsyncs them, then atomically replaces
+``manifest.json`` (``os.replace``), which names the generation to read; only then are the
+previous generation's files deleted. A process killed at any point leaves a loadable graph:
+the old one or the new one, never a mix. Each line is also the input of the content hash
+(``kgimagine.kg.model.ContentHash``), so a save computes the graph version in the same pass.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -29,6 +33,8 @@ from kgimagine.kg.model import (
     GraphStats,
     Neighbour,
     Node,
+    edge_record_bytes,
+    node_record_bytes,
     trusted_edge,
     trusted_node,
 )
@@ -37,7 +43,7 @@ from kgimagine.kg.store import DEFAULT_BATCH_SIZE, MAX_PATH_HOPS, MAX_PATHS_EXPL
 from kgimagine.types import Direction, NodeLabel, RelationType
 
 FORMAT = "kgimagine-embedded-jsonl"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def _edge_sort_key(rel: RelationType, other_id: str, fact_id: str) -> tuple[str, str, str]:
@@ -51,6 +57,8 @@ class NetworkXGraphStore:
         self._path = Path(path) if path is not None else None
         self._g = nx.MultiDiGraph()
         self._facts: dict[str, tuple[str, str]] = {}
+        self._node_counts: Counter[str] = Counter()
+        self._edge_counts: Counter[str] = Counter()
         self._version: str | None = None
         self._dirty = False
         if self._path is not None and (self._path / "manifest.json").exists():
@@ -68,82 +76,95 @@ class NetworkXGraphStore:
             raise GraphStoreError(f"cannot read embedded graph manifest in {path}: {exc}") from exc
         if manifest.get("format") != FORMAT or manifest.get("format_version") != FORMAT_VERSION:
             raise GraphStoreError(
-                f"{path} is not a kgimagine embedded graph (format {manifest.get('format')!r} "
+                f"{path} is not a kgimagine embedded graph of format v{FORMAT_VERSION} (found {manifest.get('format')!r} "
                 f"v{manifest.get('format_version')}); rebuild it with `kgimagine kg build`"
             )
         g = self._g
-        with open(path / "nodes.jsonl", "rb") as fh:
-            for line in fh:
-                d = orjson.loads(line)
-                node = trusted_node(d["id"], d["label"], d["name"], d["properties"])
-                g.add_node(node.id, node=node)
-        facts = self._facts
-        with open(path / "edges.jsonl", "rb") as fh:
-            for line in fh:
-                d = orjson.loads(line)
-                edge = trusted_edge(d["f"], d["s"], d["y"], d["t"], d["k"], d["p"], d["a"])
-                g.add_edge(edge.source, edge.target, key=edge.fact_id, edge=edge)
-                facts[edge.fact_id] = (edge.source, edge.target)
-        if g.number_of_nodes() != manifest["nodes"] or len(facts) != manifest["edges"]:
+        node_counts = self._node_counts
+        try:
+            with open(path / manifest["nodes_file"], "rb") as fh:
+                for line in fh:
+                    i, label, name, props = orjson.loads(line)
+                    g.add_node(i, node=trusted_node(i, label, name, props))
+                    node_counts[label] += 1
+            facts = self._facts
+            edge_counts = self._edge_counts
+            with open(path / manifest["edges_file"], "rb") as fh:
+                for line in fh:
+                    f, src, rel, tgt, key, prov, props = orjson.loads(line)
+                    g.add_edge(src, tgt, key=f, edge=trusted_edge(f, src, rel, tgt, key, prov, props))
+                    facts[f] = (src, tgt)
+                    edge_counts[rel] += 1
+        except (OSError, ValueError, KeyError) as exc:
+            raise GraphStoreError(f"embedded graph in {path} is unreadable ({exc}); rebuild it") from exc
+        if g.number_of_nodes() != manifest["nodes"] or len(self._facts) != manifest["edges"]:
             raise GraphStoreError(
                 f"embedded graph in {path} is incomplete: manifest says {manifest['nodes']} nodes/"
-                f"{manifest['edges']} edges, files hold {g.number_of_nodes()}/{len(facts)}; rebuild it"
+                f"{manifest['edges']} edges, files hold {g.number_of_nodes()}/{len(self._facts)}; rebuild it"
             )
         self._version = manifest.get("graph_version")
         self._dirty = False
 
     def save(self, path: str | os.PathLike[str] | None = None) -> Path:
-        """Write the graph to ``path`` (default: the store's own directory) atomically."""
+        """Write the graph to ``path`` (default: the store's own directory); crash-safe (see module doc)."""
         target = Path(path) if path is not None else self._path
         if target is None:
             raise GraphStoreError("this embedded store has no directory; pass save(path)")
         target = target.resolve()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
-        with open(tmp / "nodes.jsonl", "wb") as fh:
-            for node in self.iter_nodes():
-                fh.write(orjson.dumps(node.to_dict()) + b"\n")
-        with open(tmp / "edges.jsonl", "wb") as fh:
-            for edge in self.iter_edges():
-                p = edge.provenance
-                fh.write(
-                    orjson.dumps(
-                        {
-                            "f": edge.fact_id,
-                            "s": edge.source,
-                            "y": edge.type.value,
-                            "t": edge.target,
-                            "k": edge.key,
-                            "p": [p.source, p.source_version, p.licence, p.record_id],
-                            "a": dict(edge.properties),
-                        }
-                    )
-                    + b"\n"
-                )
+        target.mkdir(parents=True, exist_ok=True)
+        old_files: set[str] = set()
+        if (target / "manifest.json").is_file():
+            try:
+                old = orjson.loads((target / "manifest.json").read_bytes())
+                old_files = {old.get("nodes_file", ""), old.get("edges_file", "")} - {""}
+            except (OSError, orjson.JSONDecodeError):
+                pass
+        gen = f"{time.time_ns():x}-{os.getpid()}"
+        nodes_file, edges_file = f"nodes-{gen}.jsonl", f"edges-{gen}.jsonl"
+        h = ContentHash()
+        nl = b"\n"
+        with open(target / nodes_file, "wb") as fh:
+            for _, node in self._g.nodes(data="node"):
+                raw = node_record_bytes(node)
+                h.add_bytes(b"n", raw)
+                fh.write(raw + nl)
+            fh.flush()
+            os.fsync(fh.fileno())
+        with open(target / edges_file, "wb") as fh:
+            for _, _, edge in self._g.edges(data="edge"):
+                raw = edge_record_bytes(edge)
+                h.add_bytes(b"e", raw)
+                fh.write(raw + nl)
+            fh.flush()
+            os.fsync(fh.fileno())
+        self._version = h.hexdigest()
         stats = self.stats()
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "schema_version": SCHEMA_VERSION,
-            "graph_version": self.graph_version(),
+            "graph_version": self._version,
             "nodes": stats.node_count,
             "edges": stats.edge_count,
+            "nodes_file": nodes_file,
+            "edges_file": edges_file,
             "nodes_by_label": dict(stats.nodes_by_label),
             "edges_by_type": dict(stats.edges_by_type),
         }
-        (tmp / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-        for name in ("nodes.jsonl", "edges.jsonl", "manifest.json"):
-            with open(tmp / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        if target.exists():
-            target.rename(old)
-        tmp.rename(target)
-        if old.exists():
-            shutil.rmtree(old)
+        tmp_manifest = target / f".manifest-{gen}.json"
+        with open(tmp_manifest, "wb") as fh:
+            fh.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_manifest, target / "manifest.json")
+        # the new generation is live: remove the previous one and leftovers of killed saves
+        keep = {nodes_file, edges_file, "manifest.json"}
+        for leftover in target.iterdir():
+            name = leftover.name
+            if name in keep or not leftover.is_file():
+                continue
+            if name in old_files or name.startswith((".manifest-", "nodes-", "edges-")):
+                leftover.unlink(missing_ok=True)
         if self._path is None or self._path.resolve() == target:
             self._dirty = False
         return target
@@ -157,6 +178,7 @@ class NetworkXGraphStore:
             attrs = g.nodes.get(node.id)
             if attrs is None:
                 g.add_node(node.id, node=node)
+                self._node_counts[node.label.value] += 1
             else:
                 old: Node = attrs["node"]
                 if old.label != node.label:
@@ -195,6 +217,7 @@ class NetworkXGraphStore:
             else:
                 g.add_edge(edge.source, edge.target, key=edge.fact_id, edge=edge)
                 facts[edge.fact_id] = (edge.source, edge.target)
+                self._edge_counts[edge.type.value] += 1
             n += 1
         if n:
             self._touch()
@@ -203,6 +226,8 @@ class NetworkXGraphStore:
     def clear(self) -> None:
         self._g.clear()
         self._facts.clear()
+        self._node_counts.clear()
+        self._edge_counts.clear()
         self._touch()
 
     def _touch(self) -> None:
@@ -346,9 +371,9 @@ class NetworkXGraphStore:
                 yield edge
 
     def stats(self) -> GraphStats:
-        nodes = Counter(data.label.value for _, data in self._g.nodes(data="node"))
-        edges = Counter(data.type.value for _, _, data in self._g.edges(data="edge"))
-        return GraphStats(nodes_by_label=dict(sorted(nodes.items())), edges_by_type=dict(sorted(edges.items())))
+        nodes = {k: v for k, v in sorted(self._node_counts.items()) if v}
+        edges = {k: v for k, v in sorted(self._edge_counts.items()) if v}
+        return GraphStats(nodes_by_label=nodes, edges_by_type=edges)
 
     def graph_version(self) -> str:
         if self._version is None:

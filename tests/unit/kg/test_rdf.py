@@ -31,7 +31,7 @@ def store() -> NetworkXGraphStore:
     ])
     st.upsert_edges([
         Edge("drugbank:DB09999", RelationType.TARGETS, "ncbigene:25",
-             Provenance("test", "v1", "CC0 1.0", "line\t1"), {"affinity_nM": 1e-05, "nan": float("nan")},
+             Provenance("test", "v1", "CC0 1.0", "line\t1"), {"affinity_nM": 1e-05, "neg": -2.5},
              key="k|1"),
     ])
     return st
@@ -90,8 +90,9 @@ def test_literals_escape_and_type_round_trip(store, tmp_path):
     assert (drug, URIRef(KGI + "count"), Literal(3)) in g
     assert set(g.objects(drug, URIRef(KGI + "aliases"))) == {Literal("a"), Literal('b "c"')}
     assert (drug, URIRef(KGI + "odd%20key!"), Literal("v")) in g
-    assert len(set(g.objects(None, URIRef(KGI + "nan")))) == 1
-    assert '"NaN"^^<http://www.w3.org/2001/XMLSchema#double>' in (tmp_path / "g.nt").read_text(encoding="utf-8")
+    assert len(set(g.objects(None, URIRef(KGI + "neg")))) == 1
+    # the model refuses non-finite floats, but the literal writer still spells them as XSD does
+    assert literal(float("nan")) == '"NaN"^^<http://www.w3.org/2001/XMLSchema#double>'
     assert literal(1e-05) == '"1e-05"^^<http://www.w3.org/2001/XMLSchema#double>'
 
 
