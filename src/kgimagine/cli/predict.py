@@ -1,0 +1,190 @@
+"""``kgimagine predict``: predict trial outcomes or arm-level questions with grounded chains."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import typer
+
+from kgimagine.errors import ConfigError
+
+
+def _read_specs(path: Path) -> Iterator[Any]:
+    """TOP-format CSV rows as TrialSpecs (label/status/why_stop columns, if any, are not read)."""
+    from kgimagine.loaders.base import RejectSink
+    from kgimagine.loaders.top import read_top_csv
+    from kgimagine.reasoning.spec import TrialSpec
+
+    if not path.is_file():
+        raise ConfigError(f"--file {path} does not exist; pass a TOP-format CSV (nctid, phase, diseases, icdcodes, drugs, criteria)")
+    rejects = RejectSink()
+    for row in read_top_csv(path, rejects):
+        yield TrialSpec.from_top_row(row)
+    for r in rejects.rejects:
+        typer.echo(f"kgimagine: skipped {path}:{r.line}: {r.reason}", err=True)
+
+
+def _read_questions(path: Path) -> Iterator[Any]:
+    from kgimagine.errors import SpecValidationError
+    from kgimagine.reasoning.spec import ArmQuestion
+
+    if not path.is_file():
+        raise ConfigError(f"--questions {path} does not exist; pass a JSONL file with one question per line")
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield ArmQuestion.parse(line)
+                except SpecValidationError as exc:
+                    raise SpecValidationError(f"{path}:{lineno}: {exc}") from None
+
+
+def _make_operator(kind: str, store: Any, *, model: str | None, adapter: Path | None, cache_dir: Path) -> Any:
+    if kind == "statistical":
+        from kgimagine.reasoning.operators.statistical import StatisticalOperator
+
+        if model:
+            return StatisticalOperator.load(model, store)
+        return StatisticalOperator(store)
+    if kind == "local":
+        from kgimagine.reasoning.operators.local import LocalOperator
+
+        return LocalOperator(model_path=model, adapter=adapter, cache_dir=cache_dir)
+    if kind == "openai":
+        from kgimagine.reasoning.operators.openai_compat import OpenAICompatibleOperator
+
+        base_url = os.environ.get("KGIMAGINE_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+        if not base_url or not model:
+            raise ConfigError(
+                "--operator openai needs OPENAI_BASE_URL (or KGIMAGINE_OPENAI_BASE_URL) and --model "
+                "(the served model name)"
+            )
+        return OpenAICompatibleOperator(base_url, model, os.environ.get("OPENAI_API_KEY"))
+    raise ConfigError(f"--operator {kind!r} is unknown; use statistical, local or openai")
+
+
+def _json_line(pred: Any) -> str:
+    data = pred.model_dump(mode="json")
+    head: dict[str, Any] = {}
+    if pred.question_type == "trial":
+        head = {"nct_id": pred.nct_id or pred.key, "probability": pred.probability, "label": pred.label}
+    elif pred.question_type == "endpoint":
+        head = {"question_id": pred.question_id, "probability": pred.probability, "label": pred.label}
+    else:
+        head = {"question_id": pred.question_id, "comparisons": data["comparisons"]}
+    head.update({"grounding_rate": pred.grounding_rate, "flags": pred.flags, "chains": data["chains"],
+                 "anchors": pred.anchors, "operator": pred.operator, "graph_version": pred.graph_version})
+    return json.dumps(head, ensure_ascii=False)
+
+
+def _print_rich(console: Any, pred: Any) -> None:
+    from rich.markup import escape as esc
+    from rich.panel import Panel
+    from rich.table import Table
+
+    title = pred.nct_id or pred.question_id or pred.key
+    if pred.question_type == "superiority":
+        head = "; ".join(f"P({c.arm_a} > {c.arm_b}) = {c.probability:.3f}" for c in pred.comparisons)
+    else:
+        head = f"P(success) = {pred.probability:.3f} → label {pred.label}"
+    g = "n/a" if pred.grounding_rate is None else f"{pred.grounding_rate:.0%}"
+    console.print(Panel(esc(f"{head}\ngrounding rate {g} ({pred.steps_supported}/{pred.steps_total} steps) · "
+                            f"{pred.aggregate_method} · {pred.operator}"), title=esc(str(title))))
+    for flag in pred.flags:
+        console.print(f"[yellow]! {esc(flag)}[/yellow]")
+    for chain in pred.chains:
+        ctx = esc(f" [{chain.context}]") if chain.context else ""
+        console.print(f"[bold]anchor {chain.anchor_id}{ctx}[/bold] (label {chain.anchor_label}, "
+                      f"similarity {chain.similarity:.2f}): p {chain.p_start:.2f} → {chain.p_end:.2f}")
+        for s in chain.steps:
+            mark = "[green]✓[/green]" if s.supported else "[red]✗[/red]"
+            console.print(f"  {mark} {s.factor.value}: {esc(s.anchor_value)} → {esc(s.target_value)}   "
+                          f"p {s.p_before:.2f} → {s.p_after:.2f}")
+            if s.claim:
+                console.print(f"    claim: {esc(s.claim)}")
+            if s.error:
+                console.print(f"    [red]{esc(s.error)}[/red]")
+            t = Table(show_header=False, box=None, padding=(0, 1))
+            for f in s.facts:
+                verdict = s.verdicts.get(f.fact_id, "")
+                t.add_row(esc(f"    [{f.fact_id}]"), esc(f.text), verdict)
+            for cid, verdict in s.verdicts.items():
+                if verdict != "verified":
+                    t.add_row(esc(f"    [{cid}]"), "(cited, not shown)", f"[red]{verdict}[/red]")
+            console.print(t)
+
+
+def predict_cmd(
+    nct: list[str] = typer.Option(None, "--nct", help="NCT id of a trial in the graph (repeatable)."),
+    file: Path = typer.Option(None, "--file", help="TOP-format CSV of trials (label columns are ignored)."),
+    questions: Path = typer.Option(None, "--questions", help="JSONL of arm-level questions."),
+    store: str = typer.Option(None, "--store", help="Embedded graph directory or Neo4j URI."),
+    operator: str = typer.Option("statistical", "--operator", help="statistical | local | openai"),
+    model: str = typer.Option(None, "--model", help="Model path/name (local/openai) or weights JSON (statistical)."),
+    adapter: Path = typer.Option(None, "--adapter", help="LoRA adapter directory (local operator)."),
+    k: int = typer.Option(5, "--k", min=1, help="Anchors per prediction."),
+    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Label threshold (choose it on validation data)."),
+    embed: bool = typer.Option(True, "--embed/--no-embed", help="Use MiniLM criteria similarity in anchor retrieval."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", help="JSONL of finished predictions; a rerun resumes."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    labels_ok: bool = typer.Option(
+        False, "--labels-ok",
+        help="Allow --nct for a trial whose outcome label is in the graph (its label is hidden, but say you know).",
+    ),
+) -> None:
+    """Predict outcomes with successive counterfactual imagination from labelled anchor trials."""
+    from rich.console import Console
+
+    from kgimagine.cli.settings import open_configured_store, resolve_paths
+    from kgimagine.kg.queries import trial_outcome
+    from kgimagine.reasoning.predictor import Predictor
+    from kgimagine.reasoning.spec import TrialSpec
+
+    given = [x for x in (nct, file, questions) if x]
+    if len(given) != 1:
+        raise ConfigError("give exactly one of --nct, --file or --questions")
+    paths = resolve_paths()
+    st = open_configured_store(store)
+    try:
+        if nct:
+            items: Any = []
+            for n in nct:
+                spec = TrialSpec.from_graph(st, n)
+                node = st.get_node(f"clinicaltrials:{spec.nct_id}")
+                if trial_outcome(node) is not None and not labels_ok:
+                    raise ConfigError(
+                        f"{spec.nct_id} has its outcome label in the graph (split {node.properties.get('split')!r}); "
+                        "it is hidden from the chains, but pass --labels-ok to confirm you want this prediction"
+                    )
+                items.append(spec)
+        elif file:
+            items = _read_specs(file)
+        else:
+            items = _read_questions(questions)
+        embedder = None
+        if embed:
+            from kgimagine.reasoning.embedding import MiniLMEmbedder
+
+            embedder = MiniLMEmbedder()
+        op = _make_operator(operator, st, model=model, adapter=adapter, cache_dir=paths.cache_dir)
+        predictor = Predictor(st, op, k=k, threshold=threshold, embedder=embedder, cache_dir=paths.cache_dir)
+        console = Console()
+        rates: list[float] = []
+        for pred in predictor.predict_many(items, checkpoint_path=checkpoint):
+            if pred.grounding_rate is not None:
+                rates.append(pred.grounding_rate)
+            if as_json:
+                typer.echo(_json_line(pred))
+            else:
+                _print_rich(console, pred)
+        if not as_json and rates:
+            console.print(f"[bold]batch grounding rate (mean over predictions): {sum(rates) / len(rates):.0%}[/bold]")
+    finally:
+        st.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict_cmd)

@@ -1,0 +1,241 @@
+"""The state machine's nodes. Each takes the state and returns a partial update (never mutates).
+
+``ReasoningNodes`` binds the nodes to a store, an operator, the anchor index and the config; the
+graph builder (``reasoning/graph.py``) wires its methods as LangGraph nodes.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from kgimagine.kg import queries
+from kgimagine.kg.store import GraphStore
+from kgimagine.reasoning.aggregate import AGGREGATE_METHOD, aggregate_chains
+from kgimagine.reasoning.operators.base import Operator
+from kgimagine.reasoning.plan import PlanStep, build_plan
+from kgimagine.reasoning.retrieval import Anchor, AnchorIndex, ResolvedTarget, TargetResolver
+from kgimagine.reasoning.spec import Chain, Prediction, TrialSpec, grounding_rate
+from kgimagine.reasoning.state import ReasoningConfig, ReasoningState
+from kgimagine.reasoning.verifier import verify_answer
+from kgimagine.traces import FactRef, StepInput, StepRecord
+
+NO_SUPPORT = "no graph support"
+
+
+def _timed(name: str, fn: Callable[[ReasoningState], dict[str, Any]]) -> Callable[[ReasoningState], dict[str, Any]]:
+    def run(state: ReasoningState) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        update = fn(state)
+        return {**update, "timings": {name: time.perf_counter() - t0}}
+
+    run.__name__ = name
+    return run
+
+
+def fact_ref(fact: queries.Fact) -> FactRef:
+    return FactRef(fact_id=fact.fact_id, text=fact.text, source=fact.source, licence=fact.licence)
+
+
+class ReasoningNodes:
+    def __init__(
+        self,
+        store: GraphStore,
+        operator: Operator,
+        *,
+        config: ReasoningConfig,
+        index_factory: Callable[[], AnchorIndex],
+        resolver: TargetResolver | None = None,
+    ) -> None:
+        self.store = store
+        self.operator = operator
+        self.config = config
+        self._index_factory = index_factory
+        self._index: AnchorIndex | None = None
+        self.resolver = resolver or TargetResolver(store)
+
+    @property
+    def index(self) -> AnchorIndex:
+        if self._index is None:
+            self._index = self._index_factory()
+        return self._index
+
+    def as_dict(self) -> dict[str, Callable[[ReasoningState], dict[str, Any]]]:
+        return {
+            name: _timed(name, getattr(self, name))
+            for name in (
+                "resolve_target", "retrieve_anchors", "plan", "retrieve_facts", "imagine", "verify",
+                "finish_chain", "aggregate",
+            )
+        }
+
+    # -- nodes -------------------------------------------------------------------------------
+    def resolve_target(self, state: ReasoningState) -> dict[str, Any]:
+        spec = TrialSpec.model_validate(state["spec"])
+        target = self.resolver.resolve(spec)
+        flags: list[str] = []
+        if not target.drug_ids and not target.disease_ids and target.trial_id is None:
+            missing = []
+            if spec.drugs:
+                missing.append(f"drugs {', '.join(map(repr, spec.drugs))}")
+            if spec.diseases or spec.icd10:
+                missing.append(f"diseases {', '.join(map(repr, spec.diseases + spec.icd10))}")
+            what = " and ".join(missing) or "no drugs or diseases given"
+            flags.append(f"{NO_SUPPORT}: {what} not found in the graph")
+        else:
+            if target.unresolved_drugs:
+                flags.append(f"unresolved drugs: {', '.join(target.unresolved_drugs)}")
+            if target.unresolved_diseases:
+                flags.append(f"unresolved diseases: {', '.join(target.unresolved_diseases)}")
+        return {
+            "target": target.model_dump(mode="json"),
+            "flags": flags,
+            "base_rate": self.index.base_rate(target.phase),
+            "anchors": [],
+            "anchor_index": 0,
+        }
+
+    def retrieve_anchors(self, state: ReasoningState) -> dict[str, Any]:
+        target = ResolvedTarget.model_validate(state["target"])
+        anchors = self.index.retrieve(target, k=self.config.k, smoothing=self.config.smoothing)
+        flags = [] if anchors else [f"{NO_SUPPORT}: no labelled trial in the graph is similar to the target"]
+        return {"anchors": [a.model_dump(mode="json") for a in anchors], "anchor_index": 0, "flags": flags}
+
+    def plan(self, state: ReasoningState) -> dict[str, Any]:
+        anchor = Anchor.model_validate(state["anchors"][state["anchor_index"]])
+        target = ResolvedTarget.model_validate(state["target"])
+        spec = TrialSpec.model_validate(state["spec"])
+        steps = build_plan(anchor, target, target_criteria=spec.criteria)
+        return {
+            "plan": [s.model_dump(mode="json") for s in steps],
+            "step_index": 0,
+            "p_current": anchor.p_start,
+            "attempts": 0,
+            "feedback": None,
+        }
+
+    def _current(self, state: ReasoningState) -> tuple[Anchor, ResolvedTarget, PlanStep]:
+        anchor = Anchor.model_validate(state["anchors"][state["anchor_index"]])
+        target = ResolvedTarget.model_validate(state["target"])
+        step = PlanStep.model_validate(state["plan"][state["step_index"]])
+        return anchor, target, step
+
+    def retrieve_facts(self, state: ReasoningState) -> dict[str, Any]:
+        anchor, target, step = self._current(state)
+        hide = [target.trial_id] if target.trial_id else []
+        facts = queries.facts_for_change(
+            self.store, step.factor, step.anchor_ids, step.target_ids,
+            budget=self.config.fact_budget, context_ids=step.context_ids, hide_outcomes=hide,
+        )
+        return {
+            "facts": [fact_ref(f).model_dump(mode="json") for f in facts],
+            "attempts": 0,
+            "feedback": None,
+            "raw_answer": "",
+        }
+
+    def _step_input(self, state: ReasoningState) -> StepInput:
+        anchor, target, step = self._current(state)
+        return StepInput(
+            factor=step.factor,
+            anchor_value=step.anchor_value,
+            target_value=step.target_value,
+            p_before=state["p_current"],
+            facts=[FactRef.model_validate(f) for f in state["facts"]],
+            anchor_summary=anchor.summary(),
+            target_summary=target.summary(),
+        )
+
+    def imagine(self, state: ReasoningState) -> dict[str, Any]:
+        if not state["facts"]:
+            return {"raw_answer": "", "attempts": state.get("attempts", 0) + 1}
+        raw = self.operator.imagine(self._step_input(state), feedback=state.get("feedback"))
+        return {"raw_answer": raw, "attempts": state.get("attempts", 0) + 1}
+
+    def verify(self, state: ReasoningState) -> dict[str, Any]:
+        _, _, step = self._current(state)
+        facts = [FactRef.model_validate(f) for f in state["facts"]]
+        p_before = float(state["p_current"])
+        attempts = int(state.get("attempts", 1))
+        if not facts:  # nothing to cite: re-asking cannot help
+            v_answer, verdicts, supported, reason = None, {}, False, "no graph facts for this change"
+        else:
+            v = verify_answer(state.get("raw_answer", ""), [f.fact_id for f in facts], self.store)
+            v_answer, verdicts, supported, reason = v.answer, v.verdicts, v.supported, v.reason
+            if not supported and attempts <= self.config.max_reasks:
+                return {"decision": "reask", "feedback": reason}
+        if supported and v_answer is not None:
+            p_after, error = v_answer.probability, None
+        else:
+            p_after = p_before  # an unsupported change is excluded from the chain
+            proposed = f" (operator proposed {v_answer.probability:.3f}, excluded)" if v_answer is not None else ""
+            error = f"unsupported after {attempts} attempt(s): {reason}{proposed}"
+        record = StepRecord(
+            factor=step.factor,
+            anchor_value=step.anchor_value,
+            target_value=step.target_value,
+            facts=facts,
+            claim=v_answer.claim if v_answer is not None else "",
+            cited=list(v_answer.cited) if v_answer is not None else [],
+            verdicts=verdicts,
+            supported=supported,
+            p_before=p_before,
+            p_after=p_after,
+            attempts=attempts,
+            error=error,
+        )
+        anchor_id = state["anchors"][state["anchor_index"]]["trial_id"]
+        return {
+            "decision": "accept",
+            "steps": [{"anchor_id": anchor_id, "context": state.get("context", ""), "record": record.model_dump(mode="json")}],
+            "p_current": p_after,
+            "step_index": state["step_index"] + 1,
+            "feedback": None,
+        }
+
+    def finish_chain(self, state: ReasoningState) -> dict[str, Any]:
+        anchor = Anchor.model_validate(state["anchors"][state["anchor_index"]])
+        chain = Chain(
+            anchor_id=anchor.trial_id,
+            anchor_label=anchor.label,
+            similarity=anchor.similarity,
+            p_start=anchor.p_start,
+            p_end=float(state.get("p_current", anchor.p_start)),
+            context=state.get("context", ""),
+        )
+        return {"chains": [chain.model_dump(mode="json")], "anchor_index": state["anchor_index"] + 1}
+
+    def aggregate(self, state: ReasoningState) -> dict[str, Any]:
+        spec = TrialSpec.model_validate(state["spec"])
+        chains = [Chain.model_validate(c) for c in state.get("chains", [])]
+        records: dict[str, list[StepRecord]] = {}
+        for s in state.get("steps", []):
+            records.setdefault(s["anchor_id"], []).append(StepRecord.model_validate(s["record"]))
+        chains = [c.model_copy(update={"steps": records.get(c.anchor_id, [])}) for c in chains]
+        all_steps = [r for rs in records.values() for r in rs]
+        flags = list(state.get("flags", []))
+        if chains:
+            p = aggregate_chains([c.p_end for c in chains], [c.similarity for c in chains])
+            method = AGGREGATE_METHOD
+        else:
+            p = float(state.get("base_rate", 0.5))
+            method = "phase base rate (no anchor chains)"
+        rate = grounding_rate(all_steps)
+        pred = Prediction(
+            key=spec.key(),
+            nct_id=spec.nct_id,
+            probability=round(p, 6),
+            label=int(p >= self.config.threshold),
+            threshold=self.config.threshold,
+            anchors=[c.anchor_id for c in chains],
+            chains=chains,
+            aggregate_method=method,
+            grounding_rate=rate,
+            steps_total=len(all_steps),
+            steps_supported=sum(1 for r in all_steps if r.supported),
+            graph_version=self.store.graph_version(),
+            operator=self.operator.name,
+            timings=dict(state.get("timings", {})),
+            flags=flags,
+        )
+        return {"result": pred.model_dump(mode="json")}

@@ -1,0 +1,232 @@
+"""``StatisticalOperator``: no LLM, deterministic, fast. The baseline that LLM operators must beat.
+
+One step moves the probability in logit space by a linear function of the change's graph
+features (``kgimagine.kg.queries.change_evidence``) plus a per-factor bias:
+
+    logit(p_after) = logit(p_before) + b[factor] + sum_i w_i * x_i
+
+Weights are either a transparent rule set (``RULE_WEIGHTS``, the default) or fitted by
+``StatisticalOperator.fit`` on labelled trial pairs of the graph (only trials whose
+``outcome_label`` the graph holds; each target's own outcome hidden from its features): for a
+pair (anchor a, target t) the steps' features are summed (the model is additive in logit space)
+and a logistic regression with the anchor's start logit as offset predicts t's label.
+
+It cites the retrieved facts behind the features that moved the estimate most, and answers in the
+``render_step_answer`` format.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from kgimagine.errors import ReasoningError
+from kgimagine.kg import queries
+from kgimagine.kg.store import GraphStore
+from kgimagine.reasoning.aggregate import logit, sigmoid
+from kgimagine.traces import StepAnswer, StepInput, render_step_answer
+from kgimagine.types import Factor
+
+FACTOR_BIAS_NAMES: tuple[str, ...] = tuple(f"bias_{f.value}" for f in Factor)
+
+#: Hand-set, transparent weights (used until ``fit`` is called): mechanism overlap and prior
+#: success of the new drug raise the estimate, a new drug with a weaker record lowers it, a later
+#: phase is harder.
+RULE_WEIGHTS: dict[str, float] = {
+    "target_jaccard": 0.6,
+    "shared_targets": 0.2,
+    "gene_jaccard": 0.6,
+    "ontology_related": 0.3,
+    "target_indicated": 0.5,
+    "anchor_indicated": -0.3,
+    "target_prior_success": 1.5,
+    "anchor_prior_success": -1.0,
+    "target_prior_n": 0.0,
+    "side_effect_ratio": -0.1,
+    "phase_delta": -0.3,
+    **{name: 0.0 for name in FACTOR_BIAS_NAMES},
+}
+# a change to an unseen disease / drug costs a little confidence toward the base rate
+RULE_WEIGHTS["bias_disease"] = -0.2
+RULE_WEIGHTS["bias_drug"] = -0.2
+
+ALL_NAMES: tuple[str, ...] = queries.FEATURE_NAMES + FACTOR_BIAS_NAMES
+
+
+def _trial_ids(text: str) -> list[str]:
+    return [i for i in queries.find_ids(text) if i.startswith("clinicaltrials:")]
+
+
+class StatisticalOperator:
+    """Deterministic operator over ``change_evidence`` features. ``store`` is read, never written."""
+
+    def __init__(self, store: GraphStore, *, weights: dict[str, float] | None = None, fitted_on: str = "") -> None:
+        self.store = store
+        w = dict(RULE_WEIGHTS)
+        if weights is not None:
+            unknown = sorted(set(weights) - set(ALL_NAMES))
+            if unknown:
+                raise ReasoningError(f"unknown statistical-operator weights {unknown}; known: {list(ALL_NAMES)}")
+            w = {name: float(weights.get(name, 0.0)) for name in ALL_NAMES}
+        self.weights = w
+        self.fitted_on = fitted_on
+
+    @property
+    def name(self) -> str:
+        return f"statistical:{'fitted@' + self.fitted_on if self.fitted_on else 'rules'}"
+
+    # -- one step ---------------------------------------------------------------------------
+    def evidence(self, step: StepInput) -> queries.ChangeEvidence:
+        anchor_ids = queries.find_ids(step.anchor_value)
+        target_ids = queries.find_ids(step.target_value)
+        context = [
+            i for i in queries.find_ids(step.anchor_summary) + queries.find_ids(step.target_summary)
+            if not i.startswith("clinicaltrials:")
+        ]
+        hide = _trial_ids(step.target_summary)[:1]
+        return queries.change_evidence(
+            self.store, step.factor, anchor_ids, target_ids,
+            context_ids=list(dict.fromkeys(context)), hide_outcomes=hide,
+            anchor_phase=step.anchor_value if step.factor is Factor.PHASE else None,
+            target_phase=step.target_value if step.factor is Factor.PHASE else None,
+        )
+
+    def answer(self, step: StepInput) -> StepAnswer:
+        ev = self.evidence(step)
+        contrib = {name: self.weights[name] * ev.features[name] for name in queries.FEATURE_NAMES}
+        bias = self.weights[f"bias_{step.factor.value}"]
+        delta = sum(contrib.values()) + bias
+        p = step.p_before if abs(delta) < 1e-9 else round(sigmoid(logit(step.p_before) + delta), 3)
+        shown = [f.fact_id for f in step.facts]
+        shown_set = set(shown)
+        cited: list[str] = []
+        used: list[str] = []
+        for name in sorted(contrib, key=lambda n: (-abs(contrib[n]), n)):
+            if abs(contrib[name]) < 1e-9:
+                continue
+            ids = [i for i in ev.support.get(name, ()) if i in shown_set and i not in cited]
+            if ids:
+                used.append(f"{name}={ev.features[name]:.2f}")
+                cited.extend(ids[:2])
+            if len(cited) >= 4:
+                break
+        if not cited:
+            # only the factor bias moves the estimate: it rests on the shown records of the two sides
+            touching = set(queries.find_ids(step.anchor_value)) | set(queries.find_ids(step.target_value))
+            edges = self.store.get_edges(shown)
+            cited = [i for i in shown if i in edges and (edges[i].source in touching or edges[i].target in touching)][:2]
+            if cited:
+                used.append(f"no graph feature differs; factor bias {bias:+.2f}")
+        if not cited:
+            return StepAnswer(
+                probability=step.p_before,
+                claim=f"No retrieved fact bears on the {step.factor.value} change; probability unchanged.",
+                cited=[],
+            )
+        direction = "raises" if delta > 1e-9 else "lowers" if delta < -1e-9 else "leaves"
+        claim = f"Changing {step.factor.value} {direction} the estimate ({', '.join(used)})."
+        return StepAnswer(probability=p, claim=claim[:600], cited=cited)
+
+    def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
+        return render_step_answer(self.answer(step))
+
+    # -- fitting ----------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        store: GraphStore,
+        *,
+        k: int = 3,
+        max_targets: int | None = None,
+        l2: float = 1.0,
+        index: Any = None,
+    ) -> "StatisticalOperator":
+        """Fit the weights on (anchor, target) pairs of labelled trials in ``store``."""
+        import numpy as np
+
+        rows, offsets, labels = pair_design(store, k=k, max_targets=max_targets, index=index)
+        if len(set(labels)) < 2:
+            raise ReasoningError(
+                f"cannot fit the statistical operator: {len(labels)} labelled pair(s) with one outcome class; "
+                "the graph needs labelled trials of both outcomes (or use the rule weights)"
+            )
+        w = fit_logistic_offset(np.asarray(rows), np.asarray(offsets), np.asarray(labels, dtype=float), l2=l2)
+        return cls(store, weights=dict(zip(ALL_NAMES, map(float, w))), fitted_on=store.graph_version())
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"fitted_on": self.fitted_on, "weights": self.weights}, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, store: GraphStore) -> "StatisticalOperator":
+        try:
+            data = json.loads(Path(path).read_text())
+            return cls(store, weights=data["weights"], fitted_on=str(data.get("fitted_on", "")))
+        except (OSError, json.JSONDecodeError, KeyError) as exc:
+            raise ReasoningError(f"cannot read statistical-operator weights from {path}: {exc}") from exc
+
+
+def pair_design(
+    store: GraphStore, *, k: int = 3, max_targets: int | None = None, index: Any = None
+) -> tuple[list[list[float]], list[float], list[int]]:
+    """Design rows (summed step features + factor counts), offsets (anchor start logits), labels."""
+    from kgimagine.reasoning.plan import build_plan
+    from kgimagine.reasoning.retrieval import AnchorIndex, ResolvedTarget, _names
+
+    index = index or AnchorIndex.build(store)
+    rows: list[list[float]] = []
+    offsets: list[float] = []
+    labels: list[int] = []
+    tids = sorted(index.trials)
+    if max_targets is not None:
+        tids = tids[:max_targets]
+    for tid in tids:
+        info = index.trials[tid]
+        drug_ids, dis_ids = sorted(info.drugs), sorted(info.diseases)
+        target = ResolvedTarget(
+            trial_id=tid, drug_ids=drug_ids, disease_ids=dis_ids, phase=info.phase,
+            drug_names=_names(store, drug_ids), disease_names=_names(store, dis_ids),
+        )
+        for anchor in index.retrieve(target, k=k):
+            x = dict.fromkeys(ALL_NAMES, 0.0)
+            context = list(dict.fromkeys(anchor.drug_ids + anchor.disease_ids + drug_ids + dis_ids))
+            for step in build_plan(anchor, target, target_criteria=info.criteria):
+                ev = queries.change_evidence(
+                    store, step.factor, step.anchor_ids, step.target_ids, context_ids=context,
+                    hide_outcomes=[tid], anchor_phase=step.anchor_phase, target_phase=step.target_phase,
+                )
+                for name, v in ev.features.items():
+                    x[name] += v
+                x[f"bias_{step.factor.value}"] += 1.0
+            rows.append([x[n] for n in ALL_NAMES])
+            offsets.append(logit(anchor.p_start))
+            labels.append(info.label)
+    return rows, offsets, labels
+
+
+def fit_logistic_offset(X: Any, offset: Any, y: Any, *, l2: float = 1.0, iters: int = 50) -> Any:
+    """L2-penalised logistic regression with a fixed offset, by Newton's method (no intercept)."""
+    import numpy as np
+
+    n, d = X.shape
+    w = np.zeros(d)
+    for _ in range(iters):
+        z = offset + X @ w
+        p = 1.0 / (1.0 + np.exp(-z))
+        grad = X.T @ (p - y) + l2 * w
+        hess = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(d)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.max(np.abs(step))) < 1e-8:
+            break
+    if not np.all(np.isfinite(w)):
+        raise ReasoningError("statistical-operator fit diverged; raise l2")
+    return w
+
+
+def feature_table(weights: dict[str, float]) -> list[tuple[str, float]]:
+    return [(n, weights[n]) for n in ALL_NAMES]
+

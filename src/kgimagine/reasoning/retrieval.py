@@ -1,0 +1,300 @@
+"""Resolve a target trial onto the graph and retrieve labelled anchor trials close to it.
+
+Anchor similarity (in [0, 1]) is a fixed weighted sum, documented in docs/reasoning.md:
+
+    0.30 shared drugs (Jaccard)      0.20 shared drug targets (Jaccard of gene sets)
+    0.20 disease (1 same, 0.5 one ontology edge apart, 0.25 sharing a parent/synonym, 0 otherwise)
+    0.10 same phase                  0.20 MiniLM cosine of title + criteria (clipped at 0)
+
+Without an embedder the text weight is spread over the other terms. Only trials whose
+``outcome_label`` is in the graph are candidates; the target itself never is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import BaseModel, Field
+
+from kgimagine.kg import queries
+from kgimagine.kg.store import GraphStore
+from kgimagine.reasoning.embedding import Embedder, TrialEmbeddings, trial_text
+from kgimagine.reasoning.spec import TrialSpec
+from kgimagine.types import NodeLabel, RelationType
+
+WEIGHTS = {"drugs": 0.30, "targets": 0.20, "disease": 0.20, "phase": 0.10, "text": 0.20}
+
+
+class ResolvedTarget(BaseModel):
+    """The target trial as graph ids (state-friendly: plain JSON)."""
+
+    trial_id: str | None = None  # clinicaltrials:NCT… when the trial is a graph node
+    drug_ids: list[str] = Field(default_factory=list)
+    disease_ids: list[str] = Field(default_factory=list)
+    phase: str | None = None
+    text: str = ""
+    drug_names: list[str] = Field(default_factory=list)
+    disease_names: list[str] = Field(default_factory=list)
+    unresolved_drugs: list[str] = Field(default_factory=list)
+    unresolved_diseases: list[str] = Field(default_factory=list)
+    placebo_only: bool = False
+
+    def summary(self) -> str:
+        head = self.trial_id or "new trial"
+        phase = f" ({self.phase})" if self.phase else ""
+        drugs = ", ".join(f"{n} [{i}]" for n, i in zip(self.drug_names, self.drug_ids)) or "no resolved drug"
+        dis = ", ".join(f"{n} [{i}]" for n, i in zip(self.disease_names, self.disease_ids)) or "no resolved disease"
+        return f"{head}{phase}: {drugs} in {dis}"
+
+
+class Anchor(BaseModel):
+    trial_id: str
+    label: int
+    similarity: float
+    drug_ids: list[str] = Field(default_factory=list)
+    disease_ids: list[str] = Field(default_factory=list)
+    phase: str | None = None
+    criteria: str = ""
+    drug_names: list[str] = Field(default_factory=list)
+    disease_names: list[str] = Field(default_factory=list)
+    p_start: float = 0.5
+    score_parts: dict[str, float] = Field(default_factory=dict)
+
+    def summary(self) -> str:
+        outcome = "succeeded" if self.label else "failed"
+        bits = ", ".join(x for x in (self.phase or "", outcome) if x)
+        drugs = ", ".join(f"{n} [{i}]" for n, i in zip(self.drug_names, self.drug_ids)) or "no resolved drug"
+        dis = ", ".join(f"{n} [{i}]" for n, i in zip(self.disease_names, self.disease_ids)) or "no resolved disease"
+        return f"{self.trial_id} ({bits}): {drugs} in {dis}"
+
+
+def _names(store: GraphStore, ids: list[str]) -> list[str]:
+    nodes = store.get_nodes(ids)
+    return [nodes[i].name or i if i in nodes else i for i in ids]
+
+
+class TargetResolver:
+    """Drug and disease names → graph ids, with ``kgimagine.loaders.resolve`` (built once per store)."""
+
+    def __init__(self, store: GraphStore) -> None:
+        self.store = store
+        self._drugs: Any = None
+        self._diseases: Any = None
+
+    def _drug_resolver(self) -> Any:
+        if self._drugs is None:
+            from kgimagine.loaders.resolve import DrugResolver
+
+            self._drugs = DrugResolver.from_store(self.store)
+        return self._drugs
+
+    def _disease_resolver(self) -> Any:
+        if self._diseases is None:
+            from kgimagine.loaders.resolve import DiseaseResolver
+
+            self._diseases = DiseaseResolver.from_store(self.store)
+        return self._diseases
+
+    def resolve(self, spec: TrialSpec) -> ResolvedTarget:
+        store = self.store
+        trial_id = f"clinicaltrials:{spec.nct_id}" if spec.nct_id else None
+        if trial_id is not None and not store.has_node(trial_id):
+            trial_id = None
+        drug_ids: list[str] = []
+        unresolved_drugs: list[str] = []
+        placebo_only = bool(spec.drugs)
+        for raw in spec.drugs:
+            if ":" in raw and store.has_node(raw):
+                drug_ids.append(raw)
+                placebo_only = False
+                continue
+            res = self._drug_resolver().resolve(raw)
+            drug_ids.extend(res.drug_ids)
+            if not res.is_placebo:
+                placebo_only = False
+            if not res.drug_ids and not res.is_placebo and not res.is_standard_of_care:
+                unresolved_drugs.append(raw)
+        disease_ids: list[str] = []
+        unresolved_dis: list[str] = []
+        for raw in spec.diseases:
+            if ":" in raw and store.has_node(raw):
+                disease_ids.append(raw)
+                continue
+            hits = self._disease_resolver().resolve_name(raw)
+            disease_ids.extend(h.disease_id for h in hits)
+            if not hits:
+                unresolved_dis.append(raw)
+        if spec.icd10:
+            disease_ids.extend(h.disease_id for h in self._disease_resolver().resolve_codes(spec.icd10))
+        if trial_id is not None:  # the graph's own links for a known trial win over name matching
+            drug_ids = queries.trial_drugs(store, trial_id) or drug_ids
+            disease_ids = queries.trial_diseases(store, trial_id) or disease_ids
+        drug_ids = [d for d in dict.fromkeys(drug_ids) if store.has_node(d)]
+        disease_ids = [d for d in dict.fromkeys(disease_ids) if store.has_node(d)]
+        if disease_ids:
+            unresolved_dis = []  # an ICD-10 code resolved what the names did not
+        return ResolvedTarget(
+            trial_id=trial_id,
+            drug_ids=drug_ids,
+            disease_ids=disease_ids,
+            phase=spec.phase,
+            text=trial_text(spec.title, spec.criteria),
+            drug_names=_names(store, drug_ids),
+            disease_names=_names(store, disease_ids),
+            unresolved_drugs=unresolved_drugs,
+            unresolved_diseases=unresolved_dis,
+            placebo_only=placebo_only and not drug_ids,
+        )
+
+
+@dataclass
+class _TrialInfo:
+    trial_id: str
+    label: int
+    phase: str | None
+    criteria: str
+    title: str
+    drugs: frozenset[str]
+    diseases: frozenset[str]
+
+
+@dataclass
+class AnchorIndex:
+    """Every labelled trial of the graph with its drugs, diseases and (optionally) text embedding."""
+
+    store: GraphStore
+    trials: dict[str, _TrialInfo]
+    embeddings: TrialEmbeddings | None = None
+    embedder: Embedder | None = None
+    base_rates: dict[str, float] = field(default_factory=dict)
+    overall_rate: float = 0.5
+    _targets: dict[str, frozenset[str]] = field(default_factory=dict)
+    _related: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls, store: GraphStore, *, embedder: Embedder | None = None, cache_dir: Path | None = None
+    ) -> "AnchorIndex":
+        trials: dict[str, _TrialInfo] = {}
+        labelled = queries.labelled_trials(store)
+        ids = [n.id for n in labelled]
+        drugs: dict[str, set[str]] = {i: set() for i in ids}
+        diseases: dict[str, set[str]] = {i: set() for i in ids}
+        for e in queries.out_edges(store, ids, (RelationType.TESTS, RelationType.STUDIES)):
+            (drugs if e.type is RelationType.TESTS else diseases)[e.source].add(e.target)
+        for n in labelled:
+            label = queries.trial_outcome(n)
+            assert label is not None
+            title = n.name if n.name and not n.name.startswith("NCT") else ""
+            trials[n.id] = _TrialInfo(
+                n.id, label, n.properties.get("phase"), str(n.properties.get("criteria") or ""), title,
+                frozenset(drugs[n.id]), frozenset(diseases[n.id]),
+            )
+        by_phase: dict[str, list[int]] = {}
+        for t in trials.values():
+            by_phase.setdefault(_phase_key(t.phase), []).append(t.label)
+        overall = (sum(t.label for t in trials.values()) + 1) / (len(trials) + 2)
+        rates = {k: (sum(v) + 2 * overall) / (len(v) + 2) for k, v in by_phase.items()}
+        emb = None
+        if embedder is not None and trials:
+            ordered = sorted(trials)
+            texts = [trial_text(trials[t].title, trials[t].criteria) for t in ordered]
+            emb = TrialEmbeddings.build(
+                embedder, ordered, texts, graph_version=store.graph_version(), cache_dir=cache_dir
+            )
+        return cls(store, trials, emb, embedder, rates, overall)
+
+    def base_rate(self, phase: str | None) -> float:
+        """Smoothed share of labelled successes in ``phase`` (the overall rate if unseen)."""
+        return self.base_rates.get(_phase_key(phase), self.overall_rate)
+
+    def _drug_targets(self, drug_ids: Iterable[str]) -> frozenset[str]:
+        out: set[str] = set()
+        for d in drug_ids:
+            if d not in self._targets:
+                self._targets[d] = frozenset(queries.drug_targets(self.store, [d]))
+            out |= self._targets[d]
+        return frozenset(out)
+
+    def _related_diseases(self, disease_id: str) -> frozenset[str]:
+        if disease_id not in self._related:
+            self._related[disease_id] = frozenset(queries.related_diseases(self.store, [disease_id]))
+        return self._related[disease_id]
+
+    def _disease_score(self, a: frozenset[str], b: frozenset[str]) -> float:
+        if not a or not b:
+            return 0.0
+        if a & b:
+            return 1.0
+        best = 0.0
+        for d in a:
+            rel = self._related_diseases(d)
+            if rel & b:
+                return 0.5
+            if any(rel & self._related_diseases(x) for x in b):
+                best = 0.25
+        return best
+
+    def retrieve(self, target: ResolvedTarget, *, k: int = 5, smoothing: float = 0.7) -> list[Anchor]:
+        """The ``k`` most similar labelled trials (never the target), best first, ties by id."""
+        t_drugs, t_dis = frozenset(target.drug_ids), frozenset(target.disease_ids)
+        t_targets = self._drug_targets(t_drugs)
+        sims: dict[str, float] = {}
+        if self.embeddings is not None and self.embedder is not None and target.text:
+            sims = self.embeddings.similarities(self.embedder.encode([target.text])[0])
+        w = dict(WEIGHTS)
+        if not sims:
+            extra = w.pop("text") / len(w)
+            w = {key: v + extra for key, v in w.items()}
+        # cheap prefilter: trials sharing a drug or disease first; text similarity rescues the rest
+        scored: list[tuple[float, str, dict[str, float]]] = []
+        t_phase = _phase_key(target.phase)
+        for tid, info in self.trials.items():
+            if tid == target.trial_id:
+                continue
+            parts = {
+                "drugs": _jac(t_drugs, info.drugs),
+                "disease": self._disease_score(t_dis, info.diseases) if (t_dis and info.diseases) else 0.0,
+                "phase": 1.0 if target.phase and _phase_key(info.phase) == t_phase else 0.0,
+            }
+            if t_targets and info.drugs and (parts["drugs"] > 0 or parts["disease"] > 0 or not sims):
+                parts["targets"] = _jac(t_targets, self._drug_targets(info.drugs))
+            else:
+                parts["targets"] = 0.0
+            if sims:
+                parts["text"] = max(0.0, sims.get(tid, 0.0))
+            score = sum(w[key] * parts[key] for key in w)
+            if score > 0:
+                scored.append((score, tid, parts))
+        scored.sort(key=lambda s: (-s[0], s[1]))
+        out: list[Anchor] = []
+        for score, tid, parts in scored[:k]:
+            info = self.trials[tid]
+            drug_ids, dis_ids = sorted(info.drugs), sorted(info.diseases)
+            base = self.base_rate(info.phase)
+            out.append(
+                Anchor(
+                    trial_id=tid, label=info.label, similarity=round(score, 6),
+                    drug_ids=drug_ids, disease_ids=dis_ids, phase=info.phase, criteria=info.criteria,
+                    drug_names=_names(self.store, drug_ids), disease_names=_names(self.store, dis_ids),
+                    p_start=round(smoothing * info.label + (1 - smoothing) * base, 6),
+                    score_parts={key: round(v, 4) for key, v in parts.items()},
+                )
+            )
+        return out
+
+
+def _jac(a: frozenset[str], b: frozenset[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def _phase_key(phase: str | None) -> str:
+    n = queries.phase_number(phase)
+    return "unknown" if n is None else f"{n:g}"
+
+
+def node_label_of(store: GraphStore, node_id: str) -> NodeLabel | None:
+    nodes = store.get_nodes([node_id])
+    return nodes[node_id].label if node_id in nodes else None

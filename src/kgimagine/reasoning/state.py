@@ -1,0 +1,56 @@
+"""The LangGraph state of one prediction: plain JSON values (dicts, lists), so checkpointers and
+Studio can store and show it. Lists grow through reducers; nodes return partial updates only."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict
+
+
+def merge_timings(left: dict[str, float] | None, right: dict[str, float] | None) -> dict[str, float]:
+    """Reducer: add per-node seconds."""
+    out = dict(left or {})
+    for k, v in (right or {}).items():
+        out[k] = round(out.get(k, 0.0) + float(v), 6)
+    return out
+
+
+class ReasoningConfig(BaseModel):
+    """Knobs of the state machine (the builder takes them; nothing reads the environment)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    k: int = 5  # anchors per prediction
+    max_reasks: int = 2  # re-asks of one step after a refused answer
+    threshold: float = 0.5  # label = probability >= threshold
+    fact_budget: int = 12  # facts shown per step
+    smoothing: float = 0.7  # anchor start p = s*label + (1-s)*phase base rate
+    recursion_limit: int = 2000
+
+
+class ReasoningState(TypedDict, total=False):
+    # input
+    spec: dict[str, Any]  # TrialSpec.model_dump()
+    context: str  # e.g. "arm A" for an arm-level sub-question
+    # resolved target and anchors
+    target: dict[str, Any] | None  # ResolvedTarget
+    anchors: list[dict[str, Any]]  # Anchor
+    base_rate: float
+    # per-anchor loop
+    anchor_index: int
+    plan: list[dict[str, Any]]  # PlanStep
+    step_index: int
+    p_current: float
+    facts: list[dict[str, Any]]  # FactRef of the current step
+    raw_answer: str
+    attempts: int
+    feedback: str | None
+    decision: Literal["reask", "accept"]
+    # results (grow through reducers)
+    steps: Annotated[list[dict[str, Any]], operator.add]  # {"anchor_id", "record": StepRecord}
+    chains: Annotated[list[dict[str, Any]], operator.add]  # Chain (without steps)
+    flags: Annotated[list[str], operator.add]
+    timings: Annotated[dict[str, float], merge_timings]
+    result: dict[str, Any] | None  # Prediction

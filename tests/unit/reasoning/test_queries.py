@@ -1,0 +1,80 @@
+"""Query templates: run on both stores through the shared ``store`` fixture."""
+
+from __future__ import annotations
+
+from kgimagine.kg import queries
+from kgimagine.types import Factor
+from tests.unit.reasoning import graph_fixture as G
+
+
+def test_drug_swap_facts_are_ordered_budgeted_and_deterministic(store):
+    G.load(store)
+    facts = queries.facts_for_change(store, Factor.DRUG, [G.SUNITINIB], [G.SORAFENIB], context_ids=[G.HCC], budget=12)
+    assert 0 < len(facts) <= 12
+    assert len({f.fact_id for f in facts}) == len(facts)
+    # shared targets (KDR, PDGFRB) come first
+    first = facts[:4]
+    assert all(f.edge.type.value == "TARGETS" for f in first)
+    assert {f.edge.target for f in first} == {"ncbigene:3791", "ncbigene:5159"}
+    texts = [f.text for f in facts]
+    assert "Sorafenib TREATS hepatocellular carcinoma (pharmacotherapydb test-1, CC0-1.0)" in texts
+    assert any("NCT00000004 (phase 3, succeeded) TESTS Sorafenib" in t for t in texts)
+    assert queries.facts_for_change(store, "drug", [G.SUNITINIB], [G.SORAFENIB], context_ids=[G.HCC]) == facts
+    small = queries.facts_for_change(store, Factor.DRUG, [G.SUNITINIB], [G.SORAFENIB], context_ids=[G.HCC], budget=3)
+    assert [f.fact_id for f in small] == [f.fact_id for f in facts[:3]]
+    # every fact id exists in the graph
+    assert set(store.get_edges([f.fact_id for f in facts])) == {f.fact_id for f in facts}
+
+
+def test_hidden_outcome_never_shown(store):
+    G.load(store)
+    hide = [G.trial(4)]
+    facts = queries.facts_for_change(store, Factor.DRUG, [G.SUNITINIB], [G.SORAFENIB], context_ids=[G.HCC],
+                                     hide_outcomes=hide)
+    assert not any("NCT00000004" in f.text and "succeeded" in f.text for f in facts)
+    ev = queries.change_evidence(store, Factor.DRUG, [G.SUNITINIB], [G.SORAFENIB], context_ids=[G.HCC],
+                                 hide_outcomes=hide)
+    assert ev.features["target_prior_n"] == 0.0
+
+
+def test_disease_swap_facts_and_features(store):
+    G.load(store)
+    facts = queries.facts_for_change(store, Factor.DISEASE, [G.HCC], [G.GIST], context_ids=[G.SORAFENIB])
+    kinds = [f.edge.type.value for f in facts]
+    assert kinds[:2] == ["ASSOCIATED_WITH", "ASSOCIATED_WITH"]  # shared gene PDGFRB first
+    assert "SUBCLASS_OF" in kinds  # both are cancers
+    f = queries.change_features(store, Factor.DISEASE, [G.HCC], [G.GIST], context_ids=[G.SORAFENIB])
+    assert set(f) == set(queries.FEATURE_NAMES)
+    assert abs(f["gene_jaccard"] - 1 / 3) < 1e-9  # {KDR, PDGFRB} vs {KIT, PDGFRB}
+    assert f["ontology_related"] == 1.0
+    assert f["anchor_indicated"] == 1.0 and f["target_indicated"] == 0.0
+    unrelated = queries.change_features(store, Factor.DISEASE, [G.T2D], [G.GIST], context_ids=[G.METFORMIN])
+    assert unrelated["ontology_related"] == 0.0 and unrelated["gene_jaccard"] == 0.0
+
+
+def test_drug_features_values_and_support(store):
+    G.load(store)
+    ev = queries.change_evidence(store, Factor.DRUG, [G.IMATINIB], [G.SUNITINIB], context_ids=[G.GIST])
+    # imatinib {ABL1, KIT, PDGFRB} vs sunitinib {KIT, KDR, PDGFRB}: 2 shared of 4
+    assert ev.features["target_jaccard"] == 0.5
+    assert len(ev.support["target_jaccard"]) == 4
+    assert ev.features["anchor_indicated"] == 1.0 and ev.features["target_indicated"] == 0.0
+    # sunitinib: 1 success (NCT3), 1 failure (NCT5) -> (1 + 1) / (2 + 2) = 0.5
+    assert ev.features["target_prior_success"] == 0.0
+    assert len(ev.vector()) == len(queries.FEATURE_NAMES)
+
+
+def test_trial_factor_facts_and_phase_numbers(store):
+    G.load(store)
+    facts = queries.facts_for_change(store, Factor.PHASE, [G.trial(4)], [G.trial(8)], context_ids=[G.SORAFENIB])
+    assert {f.edge.source for f in facts[:2]} == {G.trial(8)}
+    assert queries.phase_number("phase 1/phase 2") == 1.5
+    assert queries.phase_number("early phase 1") == 0.5
+    assert queries.phase_number("Phase III") == 3.0
+    assert queries.phase_number("n/a") is None
+    assert queries.find_ids("Imatinib [drugbank:DB00619], x [doid:9253].") == ["drugbank:DB00619", "doid:9253"]
+
+
+def test_unknown_ids_give_no_facts(store):
+    G.load(store)
+    assert queries.facts_for_change(store, Factor.DRUG, ["drugbank:DB99999"], ["drugbank:DB99998"]) == []
