@@ -1,0 +1,205 @@
+"""``kgimagine train …``: mine pairs, collect teacher chains, LoRA SFT, merge.
+
+The only place where training meets reasoning: ``train chains`` runs the reasoning ``Predictor``
+and writes its chains as trace files; ``training`` itself reads only trace files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from kgimagine.errors import ConfigError
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="train", help="Mine training pairs and chains, LoRA-train and merge adapters.")
+
+
+def _split_list(text: str | None) -> list[str]:
+    return [s.strip() for s in (text or "").split(",") if s.strip()]
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+
+
+@app.command("pairs")
+def pairs_cmd(
+    out: Path = typer.Option(..., "--out", help="JSONL trace file to write (one StepExample per pair)."),
+    store: str = typer.Option(None, "--store", help="Embedded graph directory or Neo4j URI (default: the cached graph)."),
+    splits: str = typer.Option(None, "--splits", help="Comma-separated splits to use (default: every split the graph labels)."),
+    budget: int = typer.Option(12, "--budget", help="Facts retrieved per change (as the reasoning layer does)."),
+    max_anchors: int = typer.Option(5, "--max-anchors", help="Anchors kept per target trial."),
+    near: bool = typer.Option(True, "--near/--exact-only", help="Also keep near pairs (one main difference)."),
+    min_similarity: float = typer.Option(0.5, "--min-similarity", help="Near pairs: least Jaccard of the other factors."),
+    smoothing: float = typer.Option(0.85, "--smoothing", help="Label 1 -> this probability, 0 -> 1 - this."),
+) -> None:
+    """Mine one-factor pairs of labelled trials from the graph and write them as step examples."""
+    from rich.console import Console
+
+    from kgimagine.cli.settings import open_configured_store
+    from kgimagine.traces import write_traces
+    from kgimagine.training.pairs import PairStats, iter_pair_examples
+
+    console = Console(stderr=True)
+    st = open_configured_store(store)
+    stats = PairStats()
+    try:
+        with _progress() as progress:
+            task = progress.add_task("pairs", total=None, info="")
+
+            def on_pair(k: int, n: int) -> None:
+                progress.update(task, total=n, completed=k, info=f"{stats.examples} kept")
+
+            n = write_traces(out, iter_pair_examples(
+                st, allowed_splits=_split_list(splits) or None, near=near, min_similarity=min_similarity,
+                max_anchors_per_target=max_anchors, budget=budget, smoothing=smoothing, stats=stats,
+                on_pair=on_pair))
+    finally:
+        st.close()
+    s = stats.as_dict()
+    console.print(f"labelled trials {s['labelled']} (skipped: {s['skipped_split']} other split, "
+                  f"{s['skipped_incomplete']} without drug or disease); exact pairs {s['exact_pairs']}, "
+                  f"near pairs {s['near_pairs']}; {s['dropped_no_facts']} without facts dropped")
+    typer.echo(f"wrote {n} pair examples to {out}")
+
+
+@app.command("chains")
+def chains_cmd(
+    out: Path = typer.Option(..., "--out", help="JSONL trace file for the kept (verified, correct) chains."),
+    rejects: Path = typer.Option(None, "--rejects", help="JSONL of rejected chains with the reason (default: OUT.rejects.jsonl)."),
+    store: str = typer.Option(None, "--store", help="Embedded graph directory or Neo4j URI (default: the cached graph)."),
+    operator: str = typer.Option("statistical", "--operator", help="Teacher operator: statistical, local or openai."),
+    model: str = typer.Option(None, "--model", help="Teacher model (folder, served name, or statistical model file)."),
+    adapter: Path = typer.Option(None, "--adapter", help="PEFT adapter for --operator local."),
+    splits: str = typer.Option(None, "--splits", help="Comma-separated labelled splits to run on (default: all labelled)."),
+    limit: int = typer.Option(0, "--limit", help="At most this many trials (0: all)."),
+    k: int = typer.Option(5, "--k", help="Anchors per trial."),
+    threshold: float = typer.Option(0.5, "--threshold", help="Decision threshold for 'final label correct'."),
+) -> None:
+    """Run the reasoning Predictor with a teacher over training trials; keep only chains whose every
+    step verified and whose final label is right (rejection sampling); record the rejects."""
+    import json
+
+    from kgimagine.cli.predict import _make_operator
+    from kgimagine.cli.settings import open_configured_store, resolve_paths
+    from kgimagine.kg.queries import trial_outcome
+    from kgimagine.reasoning.predictor import Predictor
+    from kgimagine.reasoning.spec import TrialSpec
+    from kgimagine.traces import write_traces
+    from kgimagine.training.datasets import chain_reject_reason
+    from kgimagine.types import NodeLabel
+
+    st = open_configured_store(store)
+    wanted = set(_split_list(splits))
+    rejects_path = rejects or out.with_suffix(".rejects.jsonl")
+    kept = rejected = 0
+    try:
+        trials = []
+        for node in st.iter_nodes(NodeLabel.TRIAL):
+            label = trial_outcome(node)
+            split = str(node.properties.get("split", ""))
+            if label is None or (wanted and split not in wanted):
+                continue
+            trials.append((node.id, split, label))
+        trials.sort()
+        if limit:
+            trials = trials[:limit]
+        if not trials:
+            raise ConfigError("no labelled trials to run on; build the graph with labels (kg build) or fix --splits")
+        teacher = _make_operator(operator, st, model=model, adapter=adapter, cache_dir=resolve_paths().cache_dir)
+        predictor = Predictor(st, teacher, k=k, threshold=threshold)
+        specs = [TrialSpec.from_graph(st, tid) for tid, _, _ in trials]
+        meta = {tid.split(":", 1)[1]: (split, label) for tid, split, label in trials}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("", encoding="utf-8")
+        with _progress() as progress, open(rejects_path, "w", encoding="utf-8") as rej:
+            task = progress.add_task("chains", total=len(specs), info="")
+            for pred in predictor.predict_many(specs):
+                split, label = meta.get(pred.nct_id or "", ("", None))
+                good = []
+                for chain in predictor.to_chain_records(pred, split=split, target_label=label):
+                    reason = chain_reject_reason(chain, threshold=threshold)
+                    if reason is None:
+                        good.append(chain)
+                    else:
+                        rejected += 1
+                        rej.write(json.dumps({"target_id": chain.target_id, "anchor_id": chain.anchor_id,
+                                              "operator": chain.operator, "reason": reason}) + "\n")
+                kept += write_traces(out, good, append=True)
+                progress.update(task, advance=1, info=f"{kept} kept / {rejected} rejected")
+    finally:
+        st.close()
+    typer.echo(f"wrote {kept} verified, correct chains to {out}; {rejected} rejected (reasons in {rejects_path})")
+
+
+@app.command("sft")
+def sft_cmd(
+    data: str = typer.Option(..., "--data", help="Trace file(s), comma-separated: pairs.jsonl[,chains.jsonl]."),
+    out: Path = typer.Option(..., "--out", help="Adapter folder to write (PEFT files + kgimagine-manifest.json + loss_curve.png)."),
+    base: Path = typer.Option(None, "--base", help="Base model folder (default: the bundled SmolLM2-135M-Instruct, converted once)."),
+    steps: int = typer.Option(100, "--steps", help="Optimizer steps."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Examples per micro-batch (per process)."),
+    grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimizer step."),
+    lr: float = typer.Option(2e-4, "--lr", help="Peak learning rate (cosine decay to 10 %)."),
+    max_length: int = typer.Option(768, "--max-length", help="Longer examples are skipped (counted in the manifest)."),
+    rank: int = typer.Option(8, "--rank", help="LoRA rank (alpha = 2 x rank)."),
+    targets: str = typer.Option("q_proj,v_proj", "--targets", help="LoRA target modules, or all-linear."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    seed: int = typer.Option(0, "--seed"),
+    warmup: int = typer.Option(0, "--warmup", help="Warm-up steps."),
+    gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing",
+                                                           help="Default: on for CUDA, off for CPU."),
+) -> None:
+    """LoRA SFT of the base model on trace files (loss on the answer only)."""
+    from rich.console import Console
+
+    from kgimagine.cli.settings import resolve_paths
+    from kgimagine.local_models import ensure_base_model
+    from kgimagine.training.lora import LoraSettings, parse_target_modules
+    from kgimagine.training.trainer import SftConfig, run_sft
+
+    console = Console(stderr=True)
+    paths = [Path(p) for p in _split_list(data)]
+    if not paths:
+        raise ConfigError("--data is empty; pass pairs.jsonl[,chains.jsonl]")
+    try:
+        cfg = SftConfig(steps=steps, batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_length=max_length,
+                        device=device, seed=seed, warmup_steps=warmup, gradient_checkpointing=gradient_checkpointing,
+                        lora=LoraSettings(rank=rank, alpha=2 * rank, target_modules=parse_target_modules(targets)))
+    except ValueError as exc:  # pydantic: a knob out of range
+        raise ConfigError(f"invalid training setting: {str(exc).splitlines()[1] if len(str(exc).splitlines()) > 1 else exc}") from None
+    base_dir = base if base is not None else ensure_base_model(resolve_paths().cache_dir)
+    with _progress() as progress:
+        task = progress.add_task("LoRA SFT", total=steps, info="")
+
+        def on_step(step: int, total: int, loss: float) -> None:
+            progress.update(task, completed=step, info=f"loss {loss:.4f}")
+
+        result, manifest = run_sft(base_dir, paths, out, cfg, progress=on_step, log=lambda s: console.print(s))
+    m = result.metrics()
+    typer.echo(f"adapter written to {out} (loss {m['initial_loss']} -> {m['final_loss']}, "
+               f"{m['tokens_per_s']} tokens/s, curve in {out / 'loss_curve.png'})")
+
+
+@app.command("merge")
+def merge_cmd(
+    adapter: Path = typer.Argument(..., help="Adapter folder written by `kgimagine train sft`."),
+    out: Path = typer.Option(..., "--out", help="Folder for the merged model (safetensors + tokenizer)."),
+    base: Path = typer.Option(None, "--base", help="Base model folder (default: the one the adapter manifest records)."),
+) -> None:
+    """Merge an adapter into its base model (merge_and_unload) and save it as a plain model folder."""
+    from kgimagine.training.export import merge_adapter
+
+    if not (adapter / "adapter_config.json").is_file():
+        raise ConfigError(f"{adapter} is not an adapter folder (no adapter_config.json)")
+    path = merge_adapter(adapter, out, base_dir=base)
+    typer.echo(f"merged model written to {path}")

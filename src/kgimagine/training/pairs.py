@@ -1,0 +1,485 @@
+"""Counterfactual pairs mined from the graph: two LABELLED trials that differ in one factor.
+
+A pair (anchor → target) becomes one supervised imagination step (a ``StepExample`` with origin
+``"pair"``): the anchor's outcome is the probability before the step, the change is the one
+factor that differs, the facts are what ``kgimagine.kg.queries.facts_for_change`` retrieves for
+that change, and the answer is the target's outcome (smoothed), citing the facts that touch the
+changed values (deterministic rule, see ``select_cited``) with a claim that only restates them.
+
+Only trials whose ``Trial`` node carries ``outcome_label`` are used: the graph holds labels only
+for the splits the build allowed (default ``phase_I_train``), so evaluation outcomes never enter.
+``allowed_splits`` narrows that further; a labelled trial outside it is skipped, never used.
+
+Factors the graph can tell apart: ``disease`` (STUDIES set), ``drug`` (TESTS set) and ``phase``
+(node property). Exact pairs differ in exactly one of them; near pairs have one main difference
+(the unique lowest Jaccard similarity) and the other factors at least ``min_similarity`` alike;
+their ``similarity`` is the product of those other similarities (1.0 for exact pairs).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Collection, Iterable, Iterator, Protocol, Sequence
+
+from kgimagine.errors import TrainingError
+from kgimagine.kg.store import GraphStore
+from kgimagine.traces import FactRef, StepAnswer, StepExample, StepInput
+from kgimagine.types import Factor, NodeLabel, RelationType
+
+#: Factors a pair can differ in, given what the graph records for a trial.
+PAIR_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.PHASE)
+
+DEFAULT_SMOOTHING = 0.85  # label 1 -> 0.85, label 0 -> 0.15
+MAX_CITED = 4
+MAX_CLAIM_CHARS = 600
+
+
+class FactLike(Protocol):
+    """What ``facts_for_change`` returns per fact (``kgimagine.kg.queries.Fact``)."""
+
+    fact_id: str
+    text: str
+    edge: Any  # kgimagine.kg.model.Edge
+
+
+FactsForChange = Callable[..., Sequence[FactLike]]
+"""``facts_for_change(store, factor, anchor_ids, target_ids, *, budget, context_ids, hide_outcomes)
+-> list[Fact]`` (``kgimagine.kg.queries.facts_for_change``). ``hide_outcomes`` is always the
+target trial: its own outcome must never show in a fact text (it is the answer)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrialProfile:
+    """What pair mining needs to know about one labelled trial."""
+
+    trial_id: str
+    name: str
+    split: str
+    label: int
+    phase: str
+    drugs: frozenset[str]
+    diseases: frozenset[str]
+
+    def values(self, factor: Factor) -> frozenset[str]:
+        if factor is Factor.DISEASE:
+            return self.diseases
+        if factor is Factor.DRUG:
+            return self.drugs
+        if factor is Factor.PHASE:
+            return frozenset({self.phase}) if self.phase else frozenset()
+        raise TrainingError(f"factor {factor.value!r} is not recorded in the graph; use one of {PAIR_FACTORS}")
+
+
+@dataclass(frozen=True, slots=True)
+class TrialPair:
+    anchor: TrialProfile
+    target: TrialProfile
+    factor: Factor
+    similarity: float  # 1.0 for exact one-factor pairs
+    exact: bool
+
+
+@dataclass
+class PairStats:
+    """Counts for the report of ``kgimagine train pairs``."""
+
+    trials_seen: int = 0
+    labelled: int = 0
+    skipped_split: int = 0  # labelled but outside allowed_splits
+    skipped_incomplete: int = 0  # labelled but no drug or no disease in the graph
+    exact_pairs: dict[str, int] = field(default_factory=dict)
+    near_pairs: dict[str, int] = field(default_factory=dict)
+    examples: int = 0
+    dropped_no_facts: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "trials_seen": self.trials_seen,
+            "labelled": self.labelled,
+            "skipped_split": self.skipped_split,
+            "skipped_incomplete": self.skipped_incomplete,
+            "exact_pairs": dict(self.exact_pairs),
+            "near_pairs": dict(self.near_pairs),
+            "examples": self.examples,
+            "dropped_no_facts": self.dropped_no_facts,
+        }
+
+
+# -- reading the graph -------------------------------------------------------------------------
+
+
+def _parse_label(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return int(value)
+    if isinstance(value, str) and value.strip() in ("0", "1"):
+        return int(value.strip())
+    return None
+
+
+def read_labelled_trials(
+    store: GraphStore,
+    *,
+    allowed_splits: Collection[str] | None = None,
+    stats: PairStats | None = None,
+) -> list[TrialProfile]:
+    """Trials whose node carries ``outcome_label`` (0/1), with their drug and disease sets.
+
+    ``allowed_splits`` (None: every labelled split) restricts the splits used. Sorted by id.
+    """
+    stats = stats if stats is not None else PairStats()
+    drugs: dict[str, set[str]] = defaultdict(set)
+    diseases: dict[str, set[str]] = defaultdict(set)
+    for edge in store.iter_edges(RelationType.TESTS):
+        drugs[edge.source].add(edge.target)
+    for edge in store.iter_edges(RelationType.STUDIES):
+        diseases[edge.source].add(edge.target)
+    allowed = set(allowed_splits) if allowed_splits is not None else None
+    out: list[TrialProfile] = []
+    for node in store.iter_nodes(NodeLabel.TRIAL):
+        stats.trials_seen += 1
+        label = _parse_label(node.properties.get("outcome_label"))
+        if label is None:
+            continue
+        stats.labelled += 1
+        split = str(node.properties.get("split", ""))
+        if allowed is not None and split not in allowed:
+            stats.skipped_split += 1
+            continue
+        dr, di = drugs.get(node.id, set()), diseases.get(node.id, set())
+        if not dr or not di:
+            stats.skipped_incomplete += 1
+            continue
+        out.append(
+            TrialProfile(
+                trial_id=node.id,
+                name=node.name,
+                split=split,
+                label=label,
+                phase=str(node.properties.get("phase", "")).strip().lower(),
+                drugs=frozenset(dr),
+                diseases=frozenset(di),
+            )
+        )
+    out.sort(key=lambda t: t.trial_id)
+    return out
+
+
+# -- mining --------------------------------------------------------------------------------------
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def classify_pair(anchor: TrialProfile, target: TrialProfile, *, min_similarity: float = 0.5) -> TrialPair | None:
+    """The pair's one factor, or None when the trials differ in no factor or in several.
+
+    Exact: exactly one factor differs. Near: one factor has the unique lowest similarity and
+    every other factor is at least ``min_similarity`` alike (similarity = their product).
+    """
+    sims = {f: _jaccard(anchor.values(f), target.values(f)) for f in PAIR_FACTORS}
+    differing = [f for f in PAIR_FACTORS if sims[f] < 1.0]
+    if not differing:
+        return None
+    if len(differing) == 1:
+        return TrialPair(anchor, target, differing[0], 1.0, True)
+    lowest = min(sims.values())
+    mains = [f for f in PAIR_FACTORS if sims[f] == lowest]
+    if len(mains) != 1:
+        return None  # no single main difference
+    main = mains[0]
+    others = [sims[f] for f in PAIR_FACTORS if f is not main]
+    if min(others) < min_similarity:
+        return None
+    similarity = 1.0
+    for s in others:
+        similarity *= s
+    return TrialPair(anchor, target, main, round(similarity, 4), False)
+
+
+def mine_pairs(
+    trials: Sequence[TrialProfile],
+    *,
+    near: bool = True,
+    min_similarity: float = 0.5,
+    max_anchors_per_target: int = 5,
+    factors: Collection[Factor] = PAIR_FACTORS,
+    stats: PairStats | None = None,
+) -> list[TrialPair]:
+    """Ordered (anchor → target) pairs; each target keeps its best ``max_anchors_per_target``
+    anchors (exact before near, then by similarity, then by id). Deterministic."""
+    if max_anchors_per_target < 1:
+        raise TrainingError(f"max_anchors_per_target must be >= 1 (got {max_anchors_per_target})")
+    stats = stats if stats is not None else PairStats()
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, t in enumerate(trials):
+        for v in t.drugs | t.diseases:
+            index[v].append(i)
+    pairs: list[TrialPair] = []
+    for j, target in enumerate(trials):
+        candidates: set[int] = set()
+        for v in target.drugs | target.diseases:
+            candidates.update(index[v])
+        candidates.discard(j)
+        found: list[TrialPair] = []
+        for i in candidates:
+            pair = classify_pair(trials[i], target, min_similarity=min_similarity)
+            if pair is None or pair.factor not in factors or (not pair.exact and not near):
+                continue
+            found.append(pair)
+        found.sort(key=lambda p: (not p.exact, -p.similarity, p.anchor.trial_id))
+        for pair in found[:max_anchors_per_target]:
+            bucket = stats.exact_pairs if pair.exact else stats.near_pairs
+            bucket[pair.factor.value] = bucket.get(pair.factor.value, 0) + 1
+            pairs.append(pair)
+    pairs.sort(key=lambda p: (p.target.trial_id, p.anchor.trial_id))
+    return pairs
+
+
+# -- pair -> step example --------------------------------------------------------------------------
+
+
+def smooth(label: int, smoothing: float = DEFAULT_SMOOTHING) -> float:
+    return smoothing if label == 1 else round(1.0 - smoothing, 6)
+
+
+def change_ids(pair: TrialPair) -> tuple[list[str], list[str]]:
+    """The node ids on each side of the change: the values only one side has (the whole set when
+    one side only adds values); for a phase change the two trials themselves."""
+    if pair.factor is Factor.PHASE:
+        return [pair.anchor.trial_id], [pair.target.trial_id]
+    a, t = pair.anchor.values(pair.factor), pair.target.values(pair.factor)
+    return sorted(a - t) or sorted(a), sorted(t - a) or sorted(t)
+
+
+def context_ids(pair: TrialPair) -> list[str]:
+    """The other entities in play: for a drug change the diseases of both trials, for a disease
+    change the drugs, for a phase change the drugs."""
+    if pair.factor is Factor.DRUG:
+        return sorted(pair.anchor.diseases | pair.target.diseases)
+    return sorted(pair.anchor.drugs | pair.target.drugs)
+
+
+def select_cited(facts: Sequence[FactLike], anchor_ids: Iterable[str], target_ids: Iterable[str],
+                 *, max_cited: int = MAX_CITED) -> list[str]:
+    """The supporting facts of a change, in the facts' own (ranked) order. Deterministic rule:
+
+    1. facts linking an anchor-side value to a target-side value directly, and facts on the two
+       sides that meet at a shared node (both drugs target the same gene, both diseases are
+       associated with the same gene or share a parent) — the evidence that relates the change;
+    2. otherwise, facts about the target-side values (at most 2);
+    3. otherwise, facts about the anchor-side values (at most 2).
+    """
+    A, T = set(anchor_ids), set(target_ids)
+
+    def ends(f: FactLike) -> tuple[str, str]:
+        return f.edge.source, f.edge.target
+
+    touch_a = [f for f in facts if A & set(ends(f))]
+    touch_t = [f for f in facts if T & set(ends(f))]
+    other_a = {e for f in touch_a for e in ends(f) if e not in A}
+    other_t = {e for f in touch_t for e in ends(f) if e not in T}
+    shared = other_a & other_t
+    related: set[str] = set()
+    for f in facts:
+        e = set(ends(f))
+        if (A & e and T & e) or (A & e and shared & e) or (T & e and shared & e):
+            related.add(f.fact_id)
+    chosen = [f.fact_id for f in facts if f.fact_id in related]
+    if chosen:
+        return list(dict.fromkeys(chosen))[:max_cited]
+    for side in (touch_t, touch_a):
+        if side:
+            return list(dict.fromkeys(f.fact_id for f in side))[:2]
+    return []
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def strip_provenance(text: str) -> str:
+    """A fact line without its trailing ``(source version, licence)`` group (nested parentheses
+    allowed): the claim restates what the fact says; the provenance stays with the fact id."""
+    text = text.rstrip()
+    if not text.endswith(")"):
+        return text
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            depth -= 1
+            if depth == 0:
+                head = text[:i].rstrip()
+                return head if head else text
+    return text
+
+
+def render_claim(factor: Factor, anchor_value: str, target_value: str, cited_texts: Sequence[str]) -> str:
+    """A claim that restates the cited facts and nothing else (no invented facts)."""
+    head = f"Changing the {factor.value} from {_clip(anchor_value)} to {_clip(target_value)}: the graph states "
+    parts: list[str] = []
+    for text in cited_texts:
+        text = strip_provenance(text).strip().rstrip(".")
+        candidate = head + "; ".join([*parts, text]) + "."
+        if len(candidate) > MAX_CLAIM_CHARS:
+            break
+        parts.append(text)
+    if not parts:  # the first fact alone is too long: cut it, marked as cut
+        room = MAX_CLAIM_CHARS - len(head) - 2
+        parts = [cited_texts[0][: max(room - 1, 1)].rstrip() + "…"]
+    return head + "; ".join(parts) + "."
+
+
+def _names(store: GraphStore, ids: Iterable[str]) -> dict[str, str]:
+    return {i: (n.name or i) for i, n in store.get_nodes(list(ids)).items()}
+
+
+def _value_text(pair_side: TrialProfile, factor: Factor, names: dict[str, str]) -> str:
+    if factor is Factor.PHASE:
+        return pair_side.phase or "unknown phase"
+    return " + ".join(sorted(names.get(v, v) for v in pair_side.values(factor)))
+
+
+def trial_summary(trial: TrialProfile, names: dict[str, str], *, with_outcome: bool) -> str:
+    nct = trial.trial_id.split(":", 1)[-1]
+    drugs = " + ".join(sorted(names.get(v, v) for v in trial.drugs))
+    diseases = ", ".join(sorted(names.get(v, v) for v in trial.diseases))
+    outcome = f", {'succeeded' if trial.label == 1 else 'failed'}" if with_outcome else ""
+    return f"{nct} ({trial.phase or 'phase unknown'}{outcome}): {drugs} in {diseases}"
+
+
+def build_pair_example(
+    store: GraphStore,
+    pair: TrialPair,
+    facts_for_change: FactsForChange,
+    *,
+    graph_version: str,
+    budget: int = 12,
+    smoothing: float = DEFAULT_SMOOTHING,
+    hide_outcomes: Collection[str] = (),
+) -> StepExample | None:
+    """The supervised step for ``pair``; None when no retrieved fact touches the change.
+
+    The target trial's outcome is always hidden from the facts; ``hide_outcomes`` hides more
+    (e.g. the trials of a held-out set, so training prompts never show their outcomes)."""
+    a_ids, t_ids = change_ids(pair)
+    hidden = sorted({pair.target.trial_id, *hide_outcomes})
+    facts = list(facts_for_change(store, pair.factor, a_ids, t_ids, budget=budget,
+                                  context_ids=context_ids(pair), hide_outcomes=hidden))
+    cited = select_cited(facts, a_ids, t_ids)
+    if not cited:
+        return None
+    names = _names(store, pair.anchor.drugs | pair.anchor.diseases | pair.target.drugs | pair.target.diseases)
+    anchor_value = _value_text(pair.anchor, pair.factor, names)
+    target_value = _value_text(pair.target, pair.factor, names)
+    by_id = {f.fact_id: f for f in facts}
+    refs = []
+    for f in facts:
+        prov = getattr(f.edge, "provenance", None)
+        refs.append(FactRef(fact_id=f.fact_id, text=f.text, source=getattr(prov, "source", "") or "",
+                            licence=getattr(prov, "licence", "") or ""))
+    p_before = smooth(pair.anchor.label, smoothing)
+    p_after = smooth(pair.target.label, smoothing)
+    direction = "up" if p_after > p_before else "down" if p_after < p_before else "same"
+    step = StepInput(
+        factor=pair.factor,
+        anchor_value=anchor_value,
+        target_value=target_value,
+        p_before=p_before,
+        facts=refs,
+        anchor_summary=trial_summary(pair.anchor, names, with_outcome=True),
+        target_summary=trial_summary(pair.target, names, with_outcome=False),
+    )
+    answer = StepAnswer(
+        probability=p_after,
+        claim=render_claim(pair.factor, anchor_value, target_value, [by_id[c].text for c in cited]),
+        cited=cited,
+    )
+    return StepExample(
+        graph_version=graph_version,
+        split=pair.target.split,
+        origin="pair",
+        example_id=f"pair:{pair.anchor.trial_id}->{pair.target.trial_id}:{pair.factor.value}",
+        anchor_id=pair.anchor.trial_id,
+        target_id=pair.target.trial_id,
+        step=step,
+        answer=answer,
+        target_label=pair.target.label,
+        direction=direction,
+        similarity=pair.similarity,
+    )
+
+
+def default_facts_for_change() -> FactsForChange:
+    """``kgimagine.kg.queries.facts_for_change`` (the retrieval the reasoning layer uses)."""
+    try:
+        from kgimagine.kg.queries import facts_for_change
+    except ModuleNotFoundError as exc:
+        raise TrainingError(
+            "kgimagine.kg.queries is not available in this build; pass facts_for_change= explicitly"
+        ) from exc
+    return facts_for_change
+
+
+def iter_pair_examples(
+    store: GraphStore,
+    *,
+    facts_for_change: FactsForChange | None = None,
+    allowed_splits: Collection[str] | None = None,
+    near: bool = True,
+    min_similarity: float = 0.5,
+    max_anchors_per_target: int = 5,
+    budget: int = 12,
+    smoothing: float = DEFAULT_SMOOTHING,
+    stats: PairStats | None = None,
+    on_pair: Callable[[int, int], None] | None = None,
+    pair_filter: Callable[[TrialPair], bool] | None = None,
+    hide_outcomes: Collection[str] = (),
+) -> Iterator[StepExample]:
+    """Mine pairs from ``store`` and yield their step examples (see the module docstring).
+
+    ``pair_filter`` keeps only the pairs it accepts (e.g. a train/held-out split by trial);
+    ``hide_outcomes`` trial outcomes never shown in any fact."""
+    if not 0.5 <= smoothing < 1.0:
+        raise TrainingError(f"smoothing must be in [0.5, 1) (got {smoothing}); e.g. 0.85")
+    fn = facts_for_change or default_facts_for_change()
+    stats = stats if stats is not None else PairStats()
+    trials = read_labelled_trials(store, allowed_splits=allowed_splits, stats=stats)
+    pairs = mine_pairs(trials, near=near, min_similarity=min_similarity,
+                       max_anchors_per_target=max_anchors_per_target, stats=stats)
+    if pair_filter is not None:
+        pairs = [p for p in pairs if pair_filter(p)]
+    version = store.graph_version()
+    for k, pair in enumerate(pairs, 1):
+        ex = build_pair_example(store, pair, fn, graph_version=version, budget=budget, smoothing=smoothing,
+                                hide_outcomes=hide_outcomes)
+        if on_pair is not None:
+            on_pair(k, len(pairs))
+        if ex is None:
+            stats.dropped_no_facts += 1
+            continue
+        stats.examples += 1
+        yield ex
+
+
+__all__ = [
+    "PAIR_FACTORS",
+    "PairStats",
+    "TrialPair",
+    "TrialProfile",
+    "build_pair_example",
+    "classify_pair",
+    "iter_pair_examples",
+    "mine_pairs",
+    "read_labelled_trials",
+    "render_claim",
+    "select_cited",
+    "smooth",
+]
