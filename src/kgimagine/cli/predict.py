@@ -129,6 +129,7 @@ def predict_cmd(
     threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Label threshold (choose it on validation data)."),
     embed: bool = typer.Option(True, "--embed/--no-embed", help="Use MiniLM criteria similarity in anchor retrieval."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="JSONL of finished predictions; a rerun resumes."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Predict only the first N trials/questions of the input."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
     labels_ok: bool = typer.Option(
         False, "--labels-ok",
@@ -164,6 +165,8 @@ def predict_cmd(
             items = _read_specs(file)
         else:
             items = _read_questions(questions)
+        if limit is not None:
+            items = list(items)[:limit]
         embedder = None
         if embed:
             from kgimagine.reasoning.embedding import MiniLMEmbedder
