@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from kgimagine.errors import ReasoningError
 from kgimagine.kg import queries
