@@ -24,7 +24,7 @@ from kgimagine.config import find_shared_data_dir
 HERE = Path(__file__).resolve().parent
 SPLITS = ("phase_I_valid", "phase_II_valid", "phase_III_valid")
 METHODS = ("prior", "text", "graph-lr", "graph-gbm", "text+graph",
-           "graph-lr-noapproval", "graph-gbm-noapproval", "text+graph-noapproval", "chain-statistical")
+           "graph-lr-noapproval", "graph-gbm-noapproval", "text+graph-noapproval", "chain-statistical", "chain-statistical-fit")
 HINT = ("Published HINT reference (TOP **test** splits, not these validation files): "
         "phase I AP ≈ 0.64, ROC-AUC ≈ 0.56; phase III AP ≈ 0.87, ROC-AUC ≈ 0.72.")
 

@@ -338,7 +338,7 @@ def _step_counts(pred: object) -> tuple[int | None, int]:
 
 LEARNED_METHODS = ("prior", "text", "graph-lr", "graph-gbm", "text+graph",
                    "graph-lr-noapproval", "graph-gbm-noapproval", "text+graph-noapproval")
-CHAIN_METHODS = ("chain-statistical", "chain-local", "chain-adapter")
+CHAIN_METHODS = ("chain-statistical", "chain-statistical-fit", "chain-local", "chain-adapter")
 ALL_METHODS = LEARNED_METHODS + CHAIN_METHODS
 GRAPH_METHODS = frozenset(m for m in LEARNED_METHODS if "graph" in m)
 

@@ -121,7 +121,8 @@ def build_chain_predict(method: str, store: Any, *, operator: Any = None,
     """``predict`` callable for a chain method through ``reasoning.predictor.Predictor.predict_many``.
 
     ``operator``: the step operator; default only for ``chain-statistical``
-    (``StatisticalOperator(store)``). The local-model methods need one built by the caller
+    (``StatisticalOperator(store)``, rule weights) and ``chain-statistical-fit`` (weights fitted
+    on anchor/target pairs of the graph's labelled trials, i.e. the allowed splits only). The local-model methods need one built by the caller
     (``LocalOperator(cache_dir=..., adapter=...)``): the CLI does it.
     """
     try:
@@ -130,11 +131,17 @@ def build_chain_predict(method: str, store: Any, *, operator: Any = None,
     except ModuleNotFoundError as exc:
         raise EvaluationError(f"{method} needs the reasoning layer (kgimagine.reasoning.predictor): {exc}") from exc
     if operator is None:
-        if method != "chain-statistical":
+        if method not in ("chain-statistical", "chain-statistical-fit"):
             raise EvaluationError(f"{method} needs an operator (a LocalOperator); the CLI builds it from --adapter/--model")
         from kgimagine.reasoning.operators.statistical import StatisticalOperator
 
-        operator = StatisticalOperator(store)
+        if method == "chain-statistical-fit":
+            try:
+                operator = StatisticalOperator.fit(store)
+            except KgimagineError as exc:
+                raise EvaluationError(f"chain-statistical-fit: {exc}") from exc
+        else:
+            operator = StatisticalOperator(store)
     predictor = Predictor(store, operator, **dict(predictor_kwargs or {}))
 
     def predict(trials: Sequence[TrialInput]) -> Iterable[Any]:

@@ -1,0 +1,39 @@
+"""Chain methods of the evaluation: the statistical chain with rule and fitted weights."""
+
+from __future__ import annotations
+
+import pytest
+
+from kgimagine.evaluation.features import TrialInput
+from kgimagine.evaluation.runner import build_chain_predict
+from kgimagine.errors import EvaluationError
+
+from tests.unit.reasoning.graph_fixture import fixture_store
+
+
+def _trials(store):
+    out = []
+    for node in store.iter_nodes("Trial"):
+        if "outcome_label" in node.properties:
+            continue  # evaluate the unlabelled trial(s) only
+        out.append(TrialInput(nctid=node.id.split(":", 1)[1], phase=node.properties.get("phase", ""),
+                              diseases=tuple(node.properties.get("disease_names", [])), icdcodes=(),
+                              drugs=tuple(node.properties.get("drug_names", [])),
+                              criteria=node.properties.get("criteria", "")))
+    return out
+
+
+@pytest.mark.parametrize("method", ["chain-statistical", "chain-statistical-fit"])
+def test_statistical_chains_predict_probabilities(method):
+    store = fixture_store()
+    trials = _trials(store)
+    assert trials, "the fixture graph has an unlabelled trial to predict"
+    preds = list(build_chain_predict(method, store)(trials))
+    assert len(preds) == len(trials)
+    for p in preds:
+        assert 0.0 <= p.probability <= 1.0
+
+
+def test_local_chain_needs_an_operator():
+    with pytest.raises(EvaluationError, match="needs an operator"):
+        build_chain_predict("chain-local", fixture_store())
