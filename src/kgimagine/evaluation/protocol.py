@@ -131,7 +131,7 @@ def run_heldout(name: str, make: Callable[[], Method], learned: bool, train: Lab
     clock = _Clock()
     p, t = _heldout(make, learned, train, valid, evaluated, inner_folds, clock)
     what = (f"fit on train + validation file; threshold from {inner_folds}-fold out-of-fold predictions on the "
-            "validation file" if learned else "not fitted; threshold chosen on the validation file")
+            "validation file" if learned else "no per-fold fitting; threshold chosen on the validation file")
     return MethodRun(name, p, p >= t, [t], what, clock.fit, clock.predict, clock.n_fits)
 
 
@@ -151,6 +151,6 @@ def run_cross_validated(name: str, make: Callable[[], Method], learned: bool, tr
         thresholds.append(tk)
     what = (f"{n_folds}-fold CV within the file: fit on train + the other folds; threshold from nested "
             f"{n_folds - 1}-fold out-of-fold predictions on the other folds" if learned
-            else f"not fitted; {n_folds}-fold CV: threshold of each fold chosen on the other folds")
+            else f"no per-fold fitting; {n_folds}-fold CV: threshold of each fold chosen on the other folds")
     return MethodRun(name, p, decided, thresholds, what, clock.fit, clock.predict, clock.n_fits,
                      {"folds": folds.tolist()})
