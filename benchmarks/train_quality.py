@@ -28,6 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train import write_section  # noqa: E402  (the marker-section writer shared by the training benchmarks)
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -284,19 +287,6 @@ def write_markdown(path: Path, f: dict, *, section: str = "train_quality") -> No
         "",
     ]
     write_section(path, section, "\n".join(lines))
-
-
-def write_section(path: Path, name: str, text: str) -> None:
-    """Replace this script's section of ``path`` (between markers), keeping the others."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    block = f"{start}\n{text.rstrip()}\n{end}\n"
-    if start in old and end in old:
-        new = old[: old.index(start)] + block + old[old.index(end) + len(end) + 1:]
-    else:
-        new = (old.rstrip() + "\n\n" if old.strip() else "") + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":
