@@ -13,7 +13,7 @@ import shutil
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, TextIO
+from typing import Any, Callable, Iterator, Protocol, TextIO
 
 from kgimagine.errors import LoaderError, SourceFileMissingError
 from kgimagine.kg.model import Edge, Node
@@ -139,6 +139,25 @@ class Loader(Protocol):
 
 
 # --- reading delimited source files ------------------------------------------------------
+def iter_csv_records(reader: Any, reject: Callable[[int, str], None]) -> Iterator[tuple[int, Any]]:
+    """``(line, row)`` for each record of a ``csv.reader``/``csv.DictReader``, ``line`` being the
+    1-based physical line where the record starts (records may span lines). A record with bad
+    quoting is passed to ``reject(line, reason)`` and skipped; reading goes on after it."""
+    prev_end = reader.line_num
+    while True:
+        start = prev_end + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            reject(start, f"bad CSV quoting: {exc}")
+            prev_end = reader.line_num
+            continue
+        prev_end = reader.line_num
+        yield start, row
+
+
 def iter_table(
     path: Path,
     *,

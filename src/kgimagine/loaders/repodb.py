@@ -31,7 +31,7 @@ from typing import Any, Iterator, Mapping
 
 from kgimagine.errors import LoaderError
 from kgimagine.kg.model import Edge, Provenance
-from kgimagine.loaders.base import LoadContext, Record, SourceFile, SourceSpec
+from kgimagine.loaders.base import LoadContext, Record, SourceFile, SourceSpec, iter_csv_records
 from kgimagine.types import NodeLabel, RelationType
 
 SOURCE = "repodb"
@@ -118,18 +118,10 @@ class RepoDBLoader:
             missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:
                 raise LoaderError(f"repoDB file {path} lacks column(s) {', '.join(missing)}")
-            prev_end = reader.line_num
-            while True:
-                start = prev_end + 1
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:
-                    ctx.rejects.reject(SOURCE, str(path), start, f"bad CSV quoting: {exc}")
-                    prev_end = reader.line_num
-                    continue
-                prev_end = reader.line_num
+            def bad_quoting(line: int, reason: str) -> None:
+                ctx.rejects.reject(SOURCE, str(path), line, reason)
+
+            for start, row in iter_csv_records(reader, bad_quoting):
                 stats["rows"] += 1
                 yield from self._row(row, start, path, labelled, evaluated, ctx, stats)
         self.stats = stats

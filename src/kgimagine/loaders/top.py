@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from kgimagine.errors import LoaderError
 from kgimagine.kg.model import Edge, Node, Provenance
-from kgimagine.loaders.base import LoadContext, Record, RejectSink, SourceFile, SourceSpec
+from kgimagine.loaders.base import LoadContext, Record, RejectSink, SourceFile, SourceSpec, iter_csv_records
 from kgimagine.types import NodeLabel, RelationType
 
 if TYPE_CHECKING:
@@ -156,18 +156,10 @@ def read_top_csv(path: str | Path, rejects: RejectSink | None = None, *, source:
             )
         has_label = "label" in header
         width = len(header)
-        prev_end = reader.line_num
-        while True:
-            start = prev_end + 1
-            try:
-                fields = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                sink.reject(source, str(path), start, f"bad CSV quoting: {exc}")
-                prev_end = reader.line_num
-                continue
-            prev_end = reader.line_num
+        def bad_quoting(line: int, reason: str) -> None:
+            sink.reject(source, str(path), line, reason)
+
+        for start, fields in iter_csv_records(reader, bad_quoting):
             if not fields or all(not f.strip() for f in fields):
                 continue  # blank line
             if len(fields) != width:
