@@ -243,11 +243,15 @@ class ContentHash:
         return f"kg-{digest}"
 
 
+_LABEL_BY_VALUE: dict[str, NodeLabel] = {m.value: m for m in NodeLabel}
+_REL_BY_VALUE: dict[str, RelationType] = {m.value: m for m in RelationType}
+
+
 def trusted_node(node_id: str, label: str, name: str, properties: dict[str, Any]) -> Node:
     """Rebuild a node that a store already validated (skips checks; used on reload)."""
     node = object.__new__(Node)
     object.__setattr__(node, "id", node_id)
-    object.__setattr__(node, "label", NodeLabel(label))
+    object.__setattr__(node, "label", _LABEL_BY_VALUE[label] if label in _LABEL_BY_VALUE else NodeLabel(label))
     object.__setattr__(node, "name", name)
     object.__setattr__(node, "properties", properties)
     return node
@@ -264,7 +268,7 @@ def trusted_edge(
     object.__setattr__(p, "record_id", prov[3])
     edge = object.__new__(Edge)
     object.__setattr__(edge, "source", source)
-    object.__setattr__(edge, "type", RelationType(rel))
+    object.__setattr__(edge, "type", _REL_BY_VALUE[rel] if rel in _REL_BY_VALUE else RelationType(rel))
     object.__setattr__(edge, "target", target)
     object.__setattr__(edge, "provenance", p)
     object.__setattr__(edge, "properties", properties)

@@ -1,7 +1,11 @@
 """``NetworkXGraphStore``: the embedded default store.
 
-In memory (a ``networkx.MultiDiGraph`` keyed by fact id), persisted to a directory as
-JSON Lines (no pickle)::
+In memory: a node table (id -> ``Node``), an edge table (fact id -> ``Edge``) and a typed
+adjacency index (node id -> relation type -> fact ids, one for each direction), so that a read
+touches only the edges of the relation types it asks for. ``graph`` gives the same content as a
+``networkx.MultiDiGraph`` (edges keyed by fact id) for networkx's algorithms.
+
+Persisted to a directory as JSON Lines (no pickle)::
 
     <dir>/manifest.json        format, schema version, graph version, counts, data file names
     <dir>/nodes-<gen>.jsonl    one node per line: [id, label, name, {properties}]
@@ -21,9 +25,8 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
-import networkx as nx
 import orjson
 
 from kgimagine.errors import EdgeNotFoundError, GraphStoreError, NodeNotFoundError, SchemaError
@@ -39,15 +42,56 @@ from kgimagine.kg.model import (
     trusted_node,
 )
 from kgimagine.kg.schema import RELATIONS, SCHEMA_VERSION, check_endpoints, check_label, check_relation
-from kgimagine.kg.store import DEFAULT_BATCH_SIZE, MAX_PATH_HOPS, MAX_PATHS_EXPLORED
+from kgimagine.kg.store import (
+    DEFAULT_BATCH_SIZE,
+    MAX_PATH_HOPS,
+    MAX_PATHS_EXPLORED,
+    Expansion,
+    Hop,
+    project_node,
+)
 from kgimagine.types import Direction, NodeLabel, RelationType
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 FORMAT = "kgimagine-embedded-jsonl"
 FORMAT_VERSION = 2
 
+#: node id -> relation type -> fact ids (insertion order)
+_Adjacency = dict[str, dict[RelationType, list[str]]]
+
 
 def _edge_sort_key(rel: RelationType, other_id: str, fact_id: str) -> tuple[str, str, str]:
     return (rel.value, other_id, fact_id)
+
+
+class _NodeView(Mapping[str, Node]):
+    """Read-only node mapping of an ``Expansion``: projects a node when it is first read, so a
+    caller that reads a few of many returned nodes pays for those few."""
+
+    __slots__ = ("_ids", "_table", "_keep", "_done")
+
+    def __init__(self, ids: dict[str, None], table: dict[str, Node], keep: frozenset[str] | None) -> None:
+        self._ids, self._table, self._keep = ids, table, keep
+        self._done: dict[str, Node] = {}
+
+    def __getitem__(self, node_id: str) -> Node:
+        node = self._done.get(node_id)
+        if node is None:
+            if node_id not in self._ids:
+                raise KeyError(node_id)
+            node = self._done[node_id] = project_node(self._table[node_id], self._keep)
+        return node
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 class NetworkXGraphStore:
@@ -55,11 +99,14 @@ class NetworkXGraphStore:
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self._path = Path(path) if path is not None else None
-        self._g = nx.MultiDiGraph()
-        self._facts: dict[str, tuple[str, str]] = {}
+        self._nodes: dict[str, Node] = {}
+        self._edges: dict[str, Edge] = {}
+        self._out: _Adjacency = {}
+        self._in: _Adjacency = {}
         self._node_counts: Counter[str] = Counter()
         self._edge_counts: Counter[str] = Counter()
         self._version: str | None = None
+        self._nx: nx.MultiDiGraph | None = None
         self._dirty = False
         if self._path is not None and (self._path / "manifest.json").exists():
             self._load(self._path)
@@ -79,28 +126,44 @@ class NetworkXGraphStore:
                 f"{path} is not a kgimagine embedded graph of format v{FORMAT_VERSION} (found {manifest.get('format')!r} "
                 f"v{manifest.get('format_version')}); rebuild it with `kgimagine kg build`"
             )
-        g = self._g
-        node_counts = self._node_counts
+        nodes, edges, out_adj, in_adj = self._nodes, self._edges, self._out, self._in
+        node_counts, edge_counts = self._node_counts, self._edge_counts
+        loads = orjson.loads
         try:
             with open(path / manifest["nodes_file"], "rb") as fh:
                 for line in fh:
-                    i, label, name, props = orjson.loads(line)
-                    g.add_node(i, node=trusted_node(i, label, name, props))
+                    i, label, name, props = loads(line)
+                    nodes[i] = trusted_node(i, label, name, props)
                     node_counts[label] += 1
-            facts = self._facts
-            edge_counts = self._edge_counts
             with open(path / manifest["edges_file"], "rb") as fh:
                 for line in fh:
-                    f, src, rel, tgt, key, prov, props = orjson.loads(line)
-                    g.add_edge(src, tgt, key=f, edge=trusted_edge(f, src, rel, tgt, key, prov, props))
-                    facts[f] = (src, tgt)
+                    f, src, rel, tgt, key, prov, props = loads(line)
+                    edge = trusted_edge(f, src, rel, tgt, key, prov, props)
+                    edges[f] = edge
+                    r = edge.type
+                    adj = out_adj.get(src)
+                    if adj is None:
+                        adj = out_adj[src] = {}
+                    lst = adj.get(r)
+                    if lst is None:
+                        adj[r] = [f]
+                    else:
+                        lst.append(f)
+                    adj = in_adj.get(tgt)
+                    if adj is None:
+                        adj = in_adj[tgt] = {}
+                    lst = adj.get(r)
+                    if lst is None:
+                        adj[r] = [f]
+                    else:
+                        lst.append(f)
                     edge_counts[rel] += 1
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise GraphStoreError(f"embedded graph in {path} is unreadable ({exc}); rebuild it") from exc
-        if g.number_of_nodes() != manifest["nodes"] or len(self._facts) != manifest["edges"]:
+        if len(nodes) != manifest["nodes"] or len(edges) != manifest["edges"]:
             raise GraphStoreError(
                 f"embedded graph in {path} is incomplete: manifest says {manifest['nodes']} nodes/"
-                f"{manifest['edges']} edges, files hold {g.number_of_nodes()}/{len(self._facts)}; rebuild it"
+                f"{manifest['edges']} edges, files hold {len(nodes)}/{len(edges)}; rebuild it"
             )
         self._version = manifest.get("graph_version")
         self._dirty = False
@@ -122,21 +185,19 @@ class NetworkXGraphStore:
         gen = f"{time.time_ns():x}-{os.getpid()}"
         nodes_file, edges_file = f"nodes-{gen}.jsonl", f"edges-{gen}.jsonl"
         h = ContentHash()
-        nl = b"\n"
-        with open(target / nodes_file, "wb") as fh:
-            for _, node in self._g.nodes(data="node"):
-                raw = node_record_bytes(node)
-                h.add_bytes(b"n", raw)
-                fh.write(raw + nl)
-            fh.flush()
-            os.fsync(fh.fileno())
-        with open(target / edges_file, "wb") as fh:
-            for _, _, edge in self._g.edges(data="edge"):
-                raw = edge_record_bytes(edge)
-                h.add_bytes(b"e", raw)
-                fh.write(raw + nl)
-            fh.flush()
-            os.fsync(fh.fileno())
+        for name, kind, items, encode in (
+            (nodes_file, b"n", self._nodes.values(), node_record_bytes),
+            (edges_file, b"e", self._edges.values(), edge_record_bytes),
+        ):
+            with open(target / name, "wb", buffering=1 << 20) as fh:
+                write = fh.write
+                for item in items:
+                    raw = encode(item)  # type: ignore[operator]
+                    h.add_bytes(kind, raw)
+                    write(raw)
+                    write(b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
         self._version = h.hexdigest()
         stats = self.stats()
         manifest = {
@@ -171,117 +232,169 @@ class NetworkXGraphStore:
 
     # -- writes --------------------------------------------------------------------------
     def upsert_nodes(self, nodes: Iterable[Node], *, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
-        g = self._g
+        table = self._nodes
+        counts = self._node_counts
         n = 0
         for node in nodes:
-            check_label(node.label)
-            attrs = g.nodes.get(node.id)
-            if attrs is None:
-                g.add_node(node.id, node=node)
-                self._node_counts[node.label.value] += 1
+            label = check_label(node.label)
+            old = table.get(node.id)
+            if old is None:
+                table[node.id] = node
+                counts[label.value] += 1
             else:
-                old: Node = attrs["node"]
-                if old.label != node.label:
+                if old.label is not label:
                     raise SchemaError(
-                        f"node {node.id} exists as {old.label.value}; cannot upsert it as {node.label.value}"
+                        f"node {node.id} exists as {old.label.value}; cannot upsert it as {label.value}"
                     )
                 if node.properties or (node.name and node.name != old.name):
                     merged = {**old.properties, **node.properties}
-                    attrs["node"] = trusted_node(node.id, node.label.value, node.name or old.name, merged)
+                    table[node.id] = trusted_node(node.id, label.value, node.name or old.name, merged)
             n += 1
         if n:
             self._touch()
         return n
 
     def upsert_edges(self, edges: Iterable[Edge], *, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
-        g = self._g
-        facts = self._facts
-        nodes = g.nodes
+        nodes, table, out_adj, in_adj = self._nodes, self._edges, self._out, self._in
+        counts = self._edge_counts
         n = 0
-        for edge in edges:
-            spec = RELATIONS[check_relation(edge.type)]
-            s_attrs = nodes.get(edge.source)
-            t_attrs = nodes.get(edge.target)
-            if s_attrs is None or t_attrs is None:
-                missing = [i for i, a in ((edge.source, s_attrs), (edge.target, t_attrs)) if a is None]
-                raise NodeNotFoundError(
-                    f"edge {edge.type.value} {edge.source} -> {edge.target}: unknown node(s) {', '.join(missing)}; "
-                    "upsert the nodes first"
-                )
-            s_label = s_attrs["node"].label
-            t_label = t_attrs["node"].label
-            if s_label is not spec.domain or t_label is not spec.range:
-                check_endpoints(edge.type, s_label, t_label)
-            if edge.fact_id in facts:
-                g.edges[edge.source, edge.target, edge.fact_id]["edge"] = edge
-            else:
-                g.add_edge(edge.source, edge.target, key=edge.fact_id, edge=edge)
-                facts[edge.fact_id] = (edge.source, edge.target)
-                self._edge_counts[edge.type.value] += 1
-            n += 1
-        if n:
-            self._touch()
+        try:
+            for edge in edges:
+                rel = check_relation(edge.type)
+                spec = RELATIONS[rel]
+                src, tgt = edge.source, edge.target
+                s_node = nodes.get(src)
+                t_node = nodes.get(tgt)
+                if s_node is None or t_node is None:
+                    missing = [i for i, x in ((src, s_node), (tgt, t_node)) if x is None]
+                    raise NodeNotFoundError(
+                        f"edge {rel.value} {src} -> {tgt}: unknown node(s) {', '.join(missing)}; "
+                        "upsert the nodes first"
+                    )
+                if s_node.label is not spec.domain or t_node.label is not spec.range:
+                    check_endpoints(rel, s_node.label, t_node.label)
+                fid = edge.fact_id
+                if fid not in table:  # a fact id fixes the endpoints and type: index it once
+                    adj = out_adj.get(src)
+                    if adj is None:
+                        adj = out_adj[src] = {}
+                    lst = adj.get(rel)
+                    if lst is None:
+                        adj[rel] = [fid]
+                    else:
+                        lst.append(fid)
+                    adj = in_adj.get(tgt)
+                    if adj is None:
+                        adj = in_adj[tgt] = {}
+                    lst = adj.get(rel)
+                    if lst is None:
+                        adj[rel] = [fid]
+                    else:
+                        lst.append(fid)
+                    counts[rel.value] += 1
+                table[fid] = edge
+                n += 1
+        finally:  # edges written before an error stay written
+            if n:
+                self._touch()
         return n
 
+    def write_graph(
+        self, nodes: Iterable[Node], edges: Iterable[Edge], *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> tuple[int, int]:
+        """Upsert a whole graph (for the embedded store: ``upsert_nodes`` then ``upsert_edges``)."""
+        return self.upsert_nodes(nodes, batch_size=batch_size), self.upsert_edges(edges, batch_size=batch_size)
+
     def clear(self) -> None:
-        self._g.clear()
-        self._facts.clear()
+        self._nodes.clear()
+        self._edges.clear()
+        self._out.clear()
+        self._in.clear()
         self._node_counts.clear()
         self._edge_counts.clear()
         self._touch()
 
     def _touch(self) -> None:
         self._version = None
+        self._nx = None
         self._dirty = True
 
     # -- reads ---------------------------------------------------------------------------
+    @property
+    def graph(self) -> "nx.MultiDiGraph":
+        """The graph as a ``networkx.MultiDiGraph`` (node attribute ``node``, edges keyed by fact id
+        with attribute ``edge``), built on first use and kept until the next write. Read-only:
+        changing it does not change the store."""
+        if self._nx is None:
+            import networkx as nx
+
+            g = nx.MultiDiGraph()
+            g.add_nodes_from((i, {"node": n}) for i, n in self._nodes.items())
+            g.add_edges_from((e.source, e.target, f, {"edge": e}) for f, e in self._edges.items())
+            self._nx = g
+        return self._nx
+
     def get_node(self, node_id: str) -> Node:
-        attrs = self._g.nodes.get(node_id)
-        if attrs is None:
+        node = self._nodes.get(node_id)
+        if node is None:
             raise NodeNotFoundError(f"no node with id {node_id!r} in the graph")
-        return attrs["node"]
+        return node
 
     def get_nodes(self, node_ids: Iterable[str]) -> dict[str, Node]:
-        nodes = self._g.nodes
+        table = self._nodes
         out: dict[str, Node] = {}
         for node_id in node_ids:
-            attrs = nodes.get(node_id)
-            if attrs is not None:
-                out[node_id] = attrs["node"]
+            node = table.get(node_id)
+            if node is not None:
+                out[node_id] = node
         return out
 
     def has_node(self, node_id: str) -> bool:
-        return node_id in self._g
+        return node_id in self._nodes
 
     def get_edge(self, fact_id: str) -> Edge:
-        ends = self._facts.get(fact_id)
-        if ends is None:
+        edge = self._edges.get(fact_id)
+        if edge is None:
             raise EdgeNotFoundError(f"no fact with id {fact_id!r} in the graph")
-        return self._g.edges[ends[0], ends[1], fact_id]["edge"]
+        return edge
 
     def get_edges(self, fact_ids: Iterable[str]) -> dict[str, Edge]:
+        table = self._edges
         out: dict[str, Edge] = {}
         for fid in fact_ids:
-            ends = self._facts.get(fid)
-            if ends is not None:
-                out[fid] = self._g.edges[ends[0], ends[1], fid]["edge"]
+            edge = table.get(fid)
+            if edge is not None:
+                out[fid] = edge
         return out
+
+    def _fids(self, adj: _Adjacency, node_id: str, rel_set: frozenset[RelationType] | None) -> Iterator[str]:
+        by_rel = adj.get(node_id)
+        if not by_rel:
+            return
+        if rel_set is None:
+            for fids in by_rel.values():
+                yield from fids
+        else:
+            for rel in rel_set:
+                fids = by_rel.get(rel)
+                if fids:
+                    yield from fids
 
     def _incident(
         self, node_id: str, rel_set: frozenset[RelationType] | None, direction: Direction
     ) -> Iterator[tuple[Edge, str]]:
-        g = self._g
+        table = self._edges
         if direction in (Direction.OUT, Direction.BOTH):
-            for _, other, data in g.out_edges(node_id, data="edge"):
-                if rel_set is None or data.type in rel_set:
-                    yield data, other
+            for fid in self._fids(self._out, node_id, rel_set):
+                edge = table[fid]
+                yield edge, edge.target
         if direction in (Direction.IN, Direction.BOTH):
-            for other, _, data in g.in_edges(node_id, data="edge"):
-                if rel_set is None or data.type in rel_set:
-                    # a self-loop is already yielded as an out-edge
-                    if direction is Direction.BOTH and other == node_id:
-                        continue
-                    yield data, other
+            for fid in self._fids(self._in, node_id, rel_set):
+                edge = table[fid]
+                # a self-loop is already yielded as an out-edge
+                if direction is Direction.BOTH and edge.source == node_id:
+                    continue
+                yield edge, edge.source
 
     def neighbours(
         self,
@@ -293,14 +406,14 @@ class NetworkXGraphStore:
     ) -> list[Neighbour]:
         direction = Direction(direction)
         rel_set = frozenset(check_relation(r) for r in rel_types) if rel_types is not None else None
-        if node_id not in self._g:
+        if node_id not in self._nodes:
             raise NodeNotFoundError(f"no node with id {node_id!r} in the graph")
         found = sorted(
             self._incident(node_id, rel_set, direction),
             key=lambda eo: _edge_sort_key(eo[0].type, eo[1], eo[0].fact_id),
         )
-        nodes = self._g.nodes
-        return [Neighbour(edge=e, node=nodes[o]["node"]) for e, o in found[: max(limit, 0)]]
+        nodes = self._nodes
+        return [Neighbour(edge=e, node=nodes[o]) for e, o in found[: max(limit, 0)]]
 
     def facts(
         self,
@@ -312,12 +425,38 @@ class NetworkXGraphStore:
         rel_set = frozenset(check_relation(r) for r in rel_types) if rel_types is not None else None
         seen: dict[str, Edge] = {}
         for node_id in set(node_ids):
-            if node_id not in self._g:
+            if node_id not in self._nodes:
                 continue
             for edge, _ in self._incident(node_id, rel_set, Direction.BOTH):
                 seen[edge.fact_id] = edge
         out = [seen[k] for k in sorted(seen)]
         return out if limit is None else out[: max(limit, 0)]
+
+    def expand(self, hops: Sequence[Hop], *, node_properties: Sequence[str] | None = None) -> Expansion:
+        keep = frozenset(node_properties) if node_properties is not None else None
+        table, nodes = self._edges, self._nodes
+        want: dict[str, None] = {}
+        answers: list[tuple[Edge, ...]] = []
+        for hop in hops:
+            rel_set = frozenset(hop.rel_types)
+            fids: set[str] = set()
+            for node_id in hop.node_ids:
+                if node_id not in nodes:
+                    continue
+                want[node_id] = None
+                if hop.direction is not Direction.IN:
+                    fids.update(self._fids(self._out, node_id, rel_set))
+                if hop.direction is not Direction.OUT:
+                    fids.update(self._fids(self._in, node_id, rel_set))
+            ordered = sorted(fids)
+            if hop.limit is not None:
+                ordered = ordered[: hop.limit]
+            edges = tuple(table[f] for f in ordered)
+            for e in edges:
+                want[e.source] = None
+                want[e.target] = None
+            answers.append(edges)
+        return Expansion(edges=tuple(answers), nodes=_NodeView(want, nodes, keep))
 
     def paths(
         self,
@@ -332,7 +471,7 @@ class NetworkXGraphStore:
             raise GraphStoreError(f"max_hops must be between 1 and {MAX_PATH_HOPS}, got {max_hops}")
         rel_set = frozenset(check_relation(r) for r in rel_types) if rel_types is not None else None
         for node_id in (source_id, target_id):
-            if node_id not in self._g:
+            if node_id not in self._nodes:
                 raise NodeNotFoundError(f"no node with id {node_id!r} in the graph")
         found: list[list[Edge]] = []
         explored = 0
@@ -356,17 +495,17 @@ class NetworkXGraphStore:
 
     def iter_nodes(self, label: NodeLabel | None = None) -> Iterator[Node]:
         want = check_label(label) if label is not None else None
-        for node_id in sorted(self._g.nodes):
-            node: Node = self._g.nodes[node_id]["node"]
+        table = self._nodes
+        for node_id in sorted(table):
+            node = table[node_id]
             if want is None or node.label is want:
                 yield node
 
     def iter_edges(self, rel_type: RelationType | None = None) -> Iterator[Edge]:
         want = check_relation(rel_type) if rel_type is not None else None
-        g = self._g
-        for fid in sorted(self._facts):
-            s, t = self._facts[fid]
-            edge: Edge = g.edges[s, t, fid]["edge"]
+        table = self._edges
+        for fid in sorted(table):
+            edge = table[fid]
             if want is None or edge.type is want:
                 yield edge
 
@@ -378,9 +517,9 @@ class NetworkXGraphStore:
     def graph_version(self) -> str:
         if self._version is None:
             h = ContentHash()
-            for _, node in self._g.nodes(data="node"):
+            for node in self._nodes.values():
                 h.add_node(node)
-            for _, _, edge in self._g.edges(data="edge"):
+            for edge in self._edges.values():
                 h.add_edge(edge)
             self._version = h.hexdigest()
         return self._version

@@ -73,6 +73,8 @@ RESERVED_EDGE_PROPERTIES = frozenset(
 
 def check_label(label: str | NodeLabel) -> NodeLabel:
     """Return the label as a ``NodeLabel`` or raise ``SchemaError`` before any query is built."""
+    if type(label) is NodeLabel:  # the common case, without the enum lookup
+        return label
     try:
         return NodeLabel(label)
     except ValueError:
@@ -82,6 +84,9 @@ def check_label(label: str | NodeLabel) -> NodeLabel:
 
 
 def check_relation(rel: str | RelationType) -> RelationType:
+    """Return the type as a ``RelationType`` or raise ``SchemaError`` before any query is built."""
+    if type(rel) is RelationType:
+        return rel
     try:
         return RelationType(rel)
     except ValueError:

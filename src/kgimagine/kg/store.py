@@ -7,14 +7,63 @@ neighbours sort by (relation type, neighbour id, fact id); facts by fact id; pat
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Protocol, Sequence, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
+from kgimagine.errors import GraphStoreError
 from kgimagine.kg.model import Edge, GraphStats, Neighbour, Node
+from kgimagine.kg.schema import check_relation
 from kgimagine.types import Direction, NodeLabel, RelationType
 
 DEFAULT_BATCH_SIZE = 5_000
 MAX_PATH_HOPS = 4
 MAX_PATHS_EXPLORED = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """One typed one-hop read of :meth:`GraphStore.expand`.
+
+    The edges of ``rel_types`` at any of ``node_ids`` in ``direction`` (``OUT``: edges leaving
+    them, ``IN``: edges entering them, ``BOTH``: either), each edge once, sorted by fact id, at
+    most ``limit`` (``None``: all). Ids that are not in the graph are ignored.
+    """
+
+    node_ids: tuple[str, ...]
+    rel_types: tuple[RelationType, ...]
+    direction: Direction = Direction.OUT
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.node_ids, str):
+            raise GraphStoreError(f"Hop.node_ids must be a sequence of ids, got the string {self.node_ids!r}")
+        object.__setattr__(self, "node_ids", tuple(dict.fromkeys(self.node_ids)))
+        rels = tuple(sorted({check_relation(r) for r in self.rel_types}, key=lambda r: r.value))
+        if not rels:
+            raise GraphStoreError("a Hop needs at least one relation type")
+        object.__setattr__(self, "rel_types", rels)
+        object.__setattr__(self, "direction", Direction(self.direction))
+        if self.limit is not None and self.limit < 0:
+            raise GraphStoreError(f"Hop.limit must be 0 or more, got {self.limit}")
+
+
+@dataclass(frozen=True, slots=True)
+class Expansion:
+    """What :meth:`GraphStore.expand` read: ``edges[i]`` answers ``hops[i]``; ``nodes`` holds every
+    requested id that exists and both ends of every returned edge."""
+
+    edges: tuple[tuple[Edge, ...], ...]
+    nodes: Mapping[str, Node] = field(default_factory=dict)
+
+
+def project_node(node: Node, keep: frozenset[str] | None) -> Node:
+    """``node`` with only the user properties in ``keep`` (all when ``keep`` is None)."""
+    if keep is None:
+        return node
+    from kgimagine.kg.model import trusted_node
+
+    props = {k: v for k, v in node.properties.items() if k in keep}
+    return trusted_node(node.id, node.label.value, node.name, props)
 
 
 @runtime_checkable
@@ -31,6 +80,12 @@ class GraphStore(Protocol):
     def upsert_edges(self, edges: Iterable[Edge], *, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
         """Create or update edges keyed by fact id. Endpoints must exist with the labels the
         relation's domain/range require (``NodeNotFoundError`` / ``SchemaError`` otherwise)."""
+
+    def write_graph(
+        self, nodes: Iterable[Node], edges: Iterable[Edge], *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> tuple[int, int]:
+        """Upsert a whole graph: same result as upsert_nodes then upsert_edges; stores may take a
+        faster path for ids that are absent. Returns (nodes, edges) processed."""
 
     def clear(self) -> None:
         """Remove every node and edge."""
@@ -76,6 +131,13 @@ class GraphStore(Protocol):
         limit: int = 10,
     ) -> list[list[Edge]]:
         """Simple paths (edges taken in either direction) of 1..max_hops edges, sorted."""
+
+    def expand(self, hops: Sequence[Hop], *, node_properties: Sequence[str] | None = None) -> Expansion:
+        """Several typed one-hop reads at once (one round trip on Neo4j).
+
+        With ``node_properties`` the returned nodes carry only those user properties (id, label
+        and name always), which keeps large texts such as eligibility criteria off the wire.
+        """
 
     def iter_nodes(self, label: NodeLabel | None = None) -> Iterator[Node]: ...
 

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from kgimagine.errors import GraphStoreError
+from kgimagine.kg.model import Edge, Node
 from kgimagine.kg.networkx_store import NetworkXGraphStore
+from kgimagine.types import Direction, NodeLabel, RelationType
 
 from tests.contracts import sample_graph as sg
 
@@ -95,3 +97,36 @@ def test_non_finite_floats_refused():
 
     with pytest.raises(SchemaError, match="finite"):
         Node("ncbigene:1", NodeLabel.GENE, "A1BG", {"score": float("nan")})
+
+
+def test_networkx_view_has_the_content_and_follows_writes():
+    import networkx as nx
+
+    store = NetworkXGraphStore()
+    sg.load(store)
+    g = store.graph
+    assert isinstance(g, nx.MultiDiGraph)
+    assert g.number_of_nodes() == len(sg.NODES) and g.number_of_edges() == len(sg.EDGES)
+    e = sg.EDGES[0]
+    assert g.edges[e.source, e.target, e.fact_id]["edge"] == e
+    assert g.nodes["drugbank:DB00619"]["node"].name == "Imatinib"
+    path = nx.shortest_path(g.to_undirected(as_view=True), "drugbank:DB00619", "doid:9253")
+    assert path == ["drugbank:DB00619", "doid:9253"]  # the TREATS edge
+    assert store.graph is g  # cached while nothing is written
+    store.upsert_nodes([Node("ncbigene:1", NodeLabel.GENE, "A1BG")])
+    assert store.graph is not g and store.graph.has_node("ncbigene:1")
+
+
+def test_typed_index_survives_reload_and_edge_replacement(tmp_path):
+    store = NetworkXGraphStore(tmp_path / "g")
+    sg.load(store)
+    e = sg.EDGES[0]
+    replaced = Edge(e.source, e.type, e.target, e.provenance, {"actions": ["antagonist"]})
+    store.upsert_edges([replaced])  # same fact id: replaced, not indexed twice
+    store.save()
+    again = NetworkXGraphStore(tmp_path / "g")
+    for s in (store, again):
+        out = s.neighbours(e.source, rel_types=[RelationType.TARGETS], direction=Direction.OUT)
+        assert len(out) == 4
+        assert s.get_edge(e.fact_id).properties == {"actions": ["antagonist"]}
+        assert s.stats().edges_by_type["TARGETS"] == 7
