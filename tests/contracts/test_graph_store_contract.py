@@ -161,6 +161,67 @@ def test_facts_about_entities(store):
     assert store.facts(["drugbank:DB99999"]) == []
 
 
+def _facts_reference(store, node_ids, rels, direction):
+    """What a hop must return, from the plain ``facts`` call."""
+    ids = set(node_ids)
+    out = []
+    for e in store.facts(sorted(ids), rel_types=list(rels)):
+        if (direction is not Direction.IN and e.source in ids) or (direction is not Direction.OUT and e.target in ids):
+            out.append(e)
+    return tuple(out)
+
+
+def test_expand_answers_each_hop_like_facts(store):
+    from kgimagine.kg.store import Hop
+
+    sg.load(store)
+    R = RelationType
+    hops = [
+        Hop(("drugbank:DB00619", "drugbank:DB01268", "drugbank:DB99999"), (R.TARGETS,), Direction.OUT),
+        Hop(("drugbank:DB00619", "drugbank:DB01268"), (R.TESTS,), Direction.IN),
+        Hop(("doid:9253", "doid:162", "doid:1040"), (R.SUBCLASS_OF, R.SAME_AS), Direction.BOTH),
+        Hop(("drugbank:DB00619",), (R.TARGETS, R.CAUSES), Direction.OUT, limit=2),
+        Hop((), (R.TREATS,), Direction.OUT),
+        Hop(("drugbank:DB99999",), (R.TREATS,), Direction.OUT),
+    ]
+    got = store.expand(hops)
+    assert len(got.edges) == len(hops)
+    for hop, edges in zip(hops, got.edges):
+        ref = _facts_reference(store, hop.node_ids, hop.rel_types, hop.direction)
+        assert edges == (ref if hop.limit is None else ref[: hop.limit]), hop
+    assert len(got.edges[2]) == 3  # two SUBCLASS_OF into doid:162 and the SAME_AS, each once
+    assert len(got.edges[3]) == 2 and got.edges[4] == () and got.edges[5] == ()
+    ends = {i for edges in got.edges for e in edges for i in (e.source, e.target)}
+    asked = {i for hop in hops for i in hop.node_ids if store.has_node(i)}
+    assert set(got.nodes) == ends | asked
+    assert got.nodes["drugbank:DB00619"] == store.get_node("drugbank:DB00619")
+    # projection: only the named user properties (id, label and name always)
+    slim = store.expand(hops[1:2], node_properties=["phase"])
+    trial = slim.nodes["clinicaltrials:NCT00000001"]
+    assert trial.name == "Imatinib in GIST" and trial.label is NodeLabel.TRIAL
+    assert trial.properties == {"phase": "phase 2"}
+    assert slim.nodes["drugbank:DB00619"].properties == {}
+    assert store.expand([]).edges == ()
+    with pytest.raises(SchemaError):
+        Hop(("drugbank:DB00619",), ("NOT_A_TYPE",))
+
+
+def test_expand_equal_across_stores(store):
+    from kgimagine.kg.networkx_store import NetworkXGraphStore
+    from kgimagine.kg.store import Hop
+
+    ref = NetworkXGraphStore()
+    sg.load(ref)
+    sg.load(store)
+    ids = tuple(n.id for n in sg.NODES)
+    for rels in ([RelationType.TARGETS], list(RelationType)):
+        for direction in Direction:
+            hops = [Hop(ids, rels, direction), Hop(ids[:5], rels, direction, limit=3)]
+            for props in (None, ["phase", "groups"]):
+                a, b = store.expand(hops, node_properties=props), ref.expand(hops, node_properties=props)
+                assert a.edges == b.edges and dict(a.nodes) == dict(b.nodes)
+
+
 def test_paths(store):
     sg.load(store)
     paths = store.paths("drugbank:DB00619", "drugbank:DB01268", max_hops=2)
@@ -214,3 +275,72 @@ def test_results_equal_across_stores(store):
     assert store.paths("drugbank:DB00619", "drugbank:DB00398", max_hops=4, limit=20) == ref.paths(
         "drugbank:DB00619", "drugbank:DB00398", max_hops=4, limit=20
     )
+
+
+# -- write_graph: a whole graph at once, same result as upserts --------------------------------
+def _with_repeats() -> tuple[list[Node], list[Edge]]:
+    """The sample graph plus repeated ids (merged in order) and a repeated fact (later wins)."""
+    nodes = list(sg.NODES) + [
+        Node("drugbank:DB00619", NodeLabel.DRUG, "", {"atc": ["L01XE01"]}),
+        Node("ncbigene:25", NodeLabel.GENE, "ABL1 proto-oncogene", {"chrom": "9"}),
+    ]
+    e = sg.EDGES[0]
+    edges = list(sg.EDGES) + [Edge(e.source, e.type, e.target, e.provenance, {"actions": ["antagonist"], "n": 2})]
+    return nodes, edges
+
+
+def _same_content(store, ref) -> None:
+    assert store.stats() == ref.stats()
+    assert store.graph_version() == ref.graph_version()
+    assert list(store.iter_nodes()) == list(ref.iter_nodes())
+    assert list(store.iter_edges()) == list(ref.iter_edges())
+
+
+def test_write_graph_into_an_empty_store_equals_upserts(store):
+    from kgimagine.kg.networkx_store import NetworkXGraphStore
+
+    nodes, edges = _with_repeats()
+    ref = NetworkXGraphStore()
+    ref.upsert_nodes(nodes)
+    ref.upsert_edges(edges)
+    assert store.write_graph(iter(nodes), iter(edges), batch_size=3) == (len(nodes), len(edges))
+    _same_content(store, ref)
+    assert store.get_node("drugbank:DB00619").properties["atc"] == ["L01XE01"]
+    assert store.get_edges([sg.EDGES[0].fact_id])[sg.EDGES[0].fact_id].properties == {"actions": ["antagonist"], "n": 2}
+
+
+def test_write_graph_onto_part_of_the_graph_equals_upserts(store):
+    """Present ids are upserted (properties merge, later values win), absent ones created."""
+    from kgimagine.kg.networkx_store import NetworkXGraphStore
+
+    nodes, edges = _with_repeats()
+    first_nodes = sg.NODES[::2] + [Node("drugbank:DB00398", NodeLabel.DRUG, "Sorafenib", {"old": 1, "mw": 1.0})]
+    ids = {n.id for n in first_nodes}
+    first_edges = [e for e in sg.EDGES if e.source in ids and e.target in ids]
+    first_edges = [Edge(e.source, e.type, e.target, e.provenance, {"stale": True}, key=e.key) for e in first_edges]
+    assert first_edges, "the sample graph must give the partial graph some edges"
+    ref = NetworkXGraphStore()
+    for st in (ref, store):
+        st.upsert_nodes(first_nodes)
+        st.upsert_edges(first_edges)
+    ref.upsert_nodes(nodes)
+    ref.upsert_edges(edges)
+    store.write_graph(nodes, edges, batch_size=4)
+    _same_content(store, ref)
+    assert store.get_node("drugbank:DB00398").properties["old"] == 1  # merged, not replaced
+    store.write_graph(nodes, edges)  # everything present: idempotent
+    _same_content(store, ref)
+
+
+def test_write_graph_checks_like_upserts(store):
+    nodes, edges = _with_repeats()
+    bad_end = Edge("drugbank:DB99999", RelationType.TARGETS, "ncbigene:25", sg.prov("x", "1"))
+    with pytest.raises(NodeNotFoundError, match="DB99999"):
+        store.write_graph(nodes, edges + [bad_end])
+    wrong_labels = Edge("doid:162", RelationType.TARGETS, "ncbigene:25", sg.prov("x", "1"))
+    with pytest.raises(SchemaError, match="TARGETS goes Drug -> Gene"):
+        store.write_graph([], [wrong_labels])
+    with pytest.raises(SchemaError, match="exists as Drug"):
+        store.write_graph([Node("drugbank:DB00619", NodeLabel.GENE, "x")], [])
+    with pytest.raises(SchemaError, match="exists as Gene"):
+        store.write_graph([Node("ncbigene:1", NodeLabel.GENE, "x"), Node("ncbigene:1", NodeLabel.DRUG, "x")], [])

@@ -22,6 +22,8 @@ Storage layout (see docs/graph-stores.md):
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from kgimagine.kg.schema import RELATIONS, check_label, check_relation
 from kgimagine.types import NodeLabel, RelationType
 
@@ -152,10 +154,45 @@ NODE_LABELS = (
     f"RETURN n.id AS id, [l IN labels(n) WHERE l <> '{ENTITY}'] AS labels"
 )
 
-CLEAR_RELATIONSHIPS_BATCH = (
-    f"MATCH (:{ENTITY})-[r]->() WITH r LIMIT $batch DELETE r RETURN count(*) AS n"
-)
-CLEAR_NODES_BATCH = f"MATCH (n:{ENTITY}) WITH n LIMIT $batch DETACH DELETE n RETURN count(*) AS n"
+#: ``clear()``: run in an auto-commit transaction (``CALL { } IN TRANSACTIONS`` needs one);
+#: every ``$batch`` deletions commit, so a huge graph never builds one huge transaction.
+CLEAR_RELATIONSHIPS = f"MATCH (:{ENTITY})-[r]->() CALL (r) {{ DELETE r }} IN TRANSACTIONS OF $batch ROWS"
+CLEAR_NODES = f"MATCH (n:{ENTITY}) CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF $batch ROWS"
+
+# -- bulk writes (``write_graph``): plain CREATE for ids known to be absent ---------------------
+#: Every node id present (read only when the database holds any ``:Entity``).
+PRESENT_NODE_IDS = f"MATCH (n:{ENTITY}) RETURN n.id AS id"
+
+
+def present_fact_ids(rel: str | RelationType) -> str:
+    """Every fact id of one relation type (read only when the type has relationships)."""
+    return f"MATCH ()-[r:{_rel(rel)}]->() RETURN r.fact_id AS f"
+
+
+def create_nodes(label: str | NodeLabel) -> str:
+    """Create ``$rows`` ({id, name, props}) as new nodes of ``label``. The caller knows the ids are
+    absent; the id constraint refuses one that is not (a concurrent writer)."""
+    lab = _label(label)
+    return (
+        "UNWIND $rows AS row "
+        f"CREATE (n:{ENTITY}:{lab} {{id: row.id, name: row.name}}) "
+        "SET n += row.props"
+    )
+
+
+def create_edges(rel: str | RelationType) -> str:
+    """Create ``$rows`` ({s, t, f, props}) as new relationships; returns how many rows found both
+    endpoints with the labels the relation's domain/range require (as ``upsert_edges``). The
+    caller knows the fact ids are absent: nothing checks them here."""
+    r = check_relation(rel)
+    spec = RELATIONS[r]
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (s:{ENTITY} {{id: row.s}}) WHERE s:{spec.domain.value} "
+        f"MATCH (t:{ENTITY} {{id: row.t}}) WHERE t:{spec.range.value} "
+        f"CREATE (s)-[r:{r.value}]->(t) SET r = row.props "
+        "RETURN count(*) AS written"
+    )
 
 
 # -- reads ----------------------------------------------------------------------------------
@@ -227,6 +264,40 @@ def facts(*, has_types: bool, has_limit: bool) -> str:
         f"WITH DISTINCT r RETURN {_EDGE_FIELDS} ORDER BY props.fact_id"
     )
     return q + (" LIMIT $limit" if has_limit else "")
+
+
+def expand(hops: Sequence[tuple[Sequence[RelationType], str, bool]], *, projected: bool) -> str:
+    """Several typed one-hop reads in one query (``GraphStore.expand``).
+
+    ``hops``: per hop (relation types, direction ``out``/``in``/``both``, has a limit). Hop ``j``
+    reads ``$ids<j>`` (and ``$lim<j>``); ``$asked`` lists every requested id. One row comes back:
+    ``edges`` ([hop, start id, type, end id, properties] per edge; an edge between two requested
+    ids of a ``both`` hop comes twice) and ``nodes`` ([id, labels, properties] of the requested
+    nodes that exist and of both ends of every edge; repeats possible). With ``projected`` the
+    node properties are the values of the stored keys ``$keys``, in that order.
+    """
+    if not hops:
+        raise ValueError("expand needs at least one hop")
+    branches = []
+    for j, (rels, direction, has_limit) in enumerate(hops):
+        types = "|".join(_rels(rels))
+        if not types:
+            raise ValueError("a hop needs at least one relation type")
+        pattern = {"out": f"-[r:{types}]->()", "in": f"<-[r:{types}]-()", "both": f"-[r:{types}]-()"}[direction]
+        head = f"UNWIND $ids{j} AS i MATCH (:{ENTITY} {{id: i}}){pattern} "
+        if has_limit:
+            head += f"WITH DISTINCT r ORDER BY r.fact_id LIMIT $lim{j} "
+        branches.append(head + f"RETURN {j} AS h, r")
+    props = "[k IN $keys | n[k]]" if projected else "properties(n)"
+    return (
+        "CALL () { " + " UNION ALL ".join(branches) + " } "
+        "WITH collect([h, r]) AS rows "
+        "CALL (rows) { UNWIND rows AS x WITH x[1] AS r UNWIND [startNode(r), endNode(r)] AS e "
+        "RETURN collect(DISTINCT e) AS ends } "
+        f"CALL () {{ UNWIND $asked AS i MATCH (n:{ENTITY} {{id: i}}) RETURN collect(n) AS asked }} "
+        "RETURN [x IN rows | [x[0], startNode(x[1]).id, type(x[1]), endNode(x[1]).id, properties(x[1])]] AS edges, "
+        f"[n IN ends + asked | [n.id, [l IN labels(n) WHERE l <> '{ENTITY}'], {props}]] AS nodes"
+    )
 
 
 def frontier_degrees(*, has_types: bool) -> str:

@@ -8,11 +8,13 @@ Writes are idempotent ``UNWIND $rows ... MERGE`` batches, one explicit write tra
 batch (``session.execute_write``), grouped per label / relation type. A batch that would break
 the schema (a node id under another label, an edge whose endpoints are missing or have the
 wrong labels) raises and is rolled back as a whole; batches committed before it stay.
+``write_graph`` (a whole graph, as ``build_graph`` writes it) uses plain ``CREATE`` batches for
+the ids that are absent and these upserts for the ones present.
 
 Transient failures (``TransientError``, ``ServiceUnavailable``, ``SessionExpired``) are retried
 ``max_retries`` times with exponential backoff; the driver's own retry loop is switched off so
-that the bound is ours. Every batch is an idempotent upsert, so a retried batch cannot double
-anything.
+that the bound is ours. Every batch is an idempotent upsert (a retried ``CREATE`` batch runs
+as one), so a retried batch cannot double anything.
 
 ``graph_version()`` reads every node and edge back and hashes them with ``ContentHash`` (equal to
 the embedded store's for equal content). The result is cached in a ``:KgMeta`` node together
@@ -41,7 +43,7 @@ from kgimagine.kg.model import (
     trusted_node,
 )
 from kgimagine.kg.schema import RELATIONS, check_endpoints, check_label, check_relation
-from kgimagine.kg.store import DEFAULT_BATCH_SIZE, MAX_PATH_HOPS, MAX_PATHS_EXPLORED
+from kgimagine.kg.store import DEFAULT_BATCH_SIZE, MAX_PATH_HOPS, MAX_PATHS_EXPLORED, Expansion, Hop
 from kgimagine.types import Direction, NodeLabel, RelationType
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ T = TypeVar("T")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _PAGE = 10_000
 _CLEAR_BATCH = 10_000
+_WRITE_GRAPH_BATCH = 10_000
+_CONSTRAINT_FAILED = "Neo.ClientError.Schema.ConstraintValidationFailed"
 _SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 _LABELS = frozenset(label.value for label in NodeLabel)
 _SCHEMA_RACE_CODES = (
@@ -100,11 +104,13 @@ def encode_properties(props: Mapping[str, Any], *, clear_other: bool) -> dict[st
 def decode_properties(stored: Mapping[str, Any]) -> dict[str, Any]:
     """Stored properties → user properties (reserved fields dropped)."""
     out: dict[str, Any] = {}
+    user, as_json = cypher.USER_PREFIX, cypher.JSON_PREFIX  # both two characters long
     for key, value in stored.items():
-        if key.startswith(cypher.USER_PREFIX):
-            out[key[len(cypher.USER_PREFIX):]] = value
-        elif key.startswith(cypher.JSON_PREFIX):
-            out[key[len(cypher.JSON_PREFIX):]] = json.loads(value)
+        head = key[:2]
+        if head == user:
+            out[key[2:]] = value
+        elif head == as_json:
+            out[key[2:]] = json.loads(value)
     return out
 
 
@@ -257,7 +263,8 @@ class Neo4jGraphStore:
 
     # -- plumbing ------------------------------------------------------------------------
     def _run(self, mode: str, work: Callable[[Any], T]) -> T:
-        """Run ``work(tx)`` in one managed transaction, retrying transient failures."""
+        """Run ``work(tx)`` in one managed transaction (``mode`` ``"r"`` or ``"w"``), or
+        ``work(session)`` for auto-commit queries (``"auto"``), retrying transient failures."""
         from neo4j.exceptions import ClientError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired, TransientError
 
         if self._closed:
@@ -268,6 +275,8 @@ class Neo4jGraphStore:
                 with self._driver.session(database=self._database) as session:
                     if mode == "w":
                         return session.execute_write(work)
+                    if mode == "auto":
+                        return work(session)
                     return session.execute_read(work)
             except (TransientError, ServiceUnavailable, SessionExpired) as exc:
                 if attempt >= self._max_retries:
@@ -418,17 +427,146 @@ class Neo4jGraphStore:
             if s_label is not spec.domain or t_label is not spec.range:
                 check_endpoints(edge.type, s_label, t_label)
 
+    def write_graph(
+        self, nodes: Iterable[Node], edges: Iterable[Edge], *, batch_size: int = _WRITE_GRAPH_BATCH
+    ) -> tuple[int, int]:
+        """Upsert a whole graph: the result of ``upsert_nodes(nodes)`` then ``upsert_edges(edges)``,
+        several times faster when most ids are absent. Returns (nodes, edges) processed.
+
+        The node ids and fact ids already present are read first (only when the database holds
+        nodes / relationships of that type: the counts are constant time); the absent ones are
+        written with plain ``CREATE`` in batches of ``batch_size`` per label / relation type, the
+        present ones go through ``upsert_nodes`` / ``upsert_edges``. Every batch is one write
+        transaction; a created edge still needs both endpoints with the labels its relation
+        requires (``NodeNotFoundError`` / ``SchemaError``, as ``upsert_edges``). A batch retried
+        after a transient failure runs as an upsert, so a commit whose answer was lost cannot
+        double anything.
+
+        Assumes no concurrent writer of the same graph while it runs: a node created meanwhile
+        is refused by the id constraint (``GraphStoreError``; run it again), but relationship
+        fact ids have no constraint, so an edge created meanwhile would exist twice.
+        """
+        if batch_size < 1:
+            raise GraphStoreError(f"batch_size must be at least 1, got {batch_size}")
+        node_list = list(nodes)
+        edge_list = list(edges)
+        merged: dict[str, list[Any]] = {}  # id -> [label, name, props]; repeats merge in order
+        for node in node_list:
+            label = check_label(node.label)
+            cur = merged.get(node.id)
+            if cur is None:
+                merged[node.id] = [label, node.name, dict(node.properties)]
+                continue
+            if cur[0] is not label:
+                raise SchemaError(f"node {node.id} exists as {cur[0].value}; cannot upsert it as {label.value}")
+            if node.name:
+                cur[1] = node.name
+            cur[2].update(node.properties)
+        latest: dict[str, Edge] = {}
+        for edge in edge_list:
+            check_relation(edge.type)
+            latest[edge.fact_id] = edge  # a repeated fact id: the later record wins
+        rels = sorted({edge.type for edge in latest.values()}, key=lambda r: r.value)
+
+        def read_present(tx: Any) -> tuple[set[str], set[str]]:
+            node_ids: set[str] = set()
+            if merged and tx.run(cypher.COUNT_ENTITIES).single(strict=True)["n"]:
+                node_ids = {r["id"] for r in tx.run(cypher.PRESENT_NODE_IDS)}
+            fact_ids: set[str] = set()
+            for rel in rels:
+                if tx.run(cypher.count_relation(rel)).single(strict=True)["n"]:
+                    fact_ids.update(r["f"] for r in tx.run(cypher.present_fact_ids(rel)))
+            return node_ids, fact_ids
+
+        present_nodes, present_facts = self._run("r", read_present)
+
+        by_label: dict[NodeLabel, list[dict[str, Any]]] = {}
+        for node_id, (label, name, props) in merged.items():
+            if node_id not in present_nodes:
+                by_label.setdefault(label, []).append(
+                    {"id": node_id, "name": name, "props": encode_properties(props, clear_other=False)}
+                )
+        for label, rows in by_label.items():
+            for chunk in _batches(rows, batch_size):
+                self._create_nodes(label, chunk)
+        if present_nodes:
+            self.upsert_nodes((n for n in node_list if n.id in present_nodes), batch_size=batch_size)
+
+        by_rel: dict[RelationType, list[Edge]] = {}
+        for edge in sorted(latest.values(), key=lambda e: e.source):  # one lock order, as upsert_edges
+            if edge.fact_id not in present_facts:
+                by_rel.setdefault(edge.type, []).append(edge)
+        for rel, rel_edges in by_rel.items():
+            for chunk in _batches(rel_edges, batch_size):
+                self._create_edges(rel, chunk)
+        if present_facts:
+            self.upsert_edges((e for e in edge_list if e.fact_id in present_facts), batch_size=batch_size)
+        return len(node_list), len(edge_list)
+
+    def _create_nodes(self, label: NodeLabel, rows: list[dict[str, Any]]) -> None:
+        """One write transaction: CREATE ``rows`` (a retry MERGEs them instead)."""
+        attempts = [0]
+
+        def work(tx: Any) -> None:
+            attempts[0] += 1
+            if attempts[0] == 1:
+                tx.run(cypher.create_nodes(label), rows=rows).consume()
+            else:  # the first attempt may have committed before its answer was lost
+                checks = [{"id": row["id"], "label": label.value} for row in rows]
+                conflicts = {r["id"]: r["labels"] for r in tx.run(cypher.NODE_LABEL_CONFLICTS, rows=checks)}
+                if conflicts:
+                    first = next(row["id"] for row in rows if row["id"] in conflicts)
+                    old = ", ".join(conflicts[first]) or "an unlabelled node"
+                    raise SchemaError(f"node {first} exists as {old}; cannot upsert it as {label.value}")
+                tx.run(cypher.upsert_nodes(label), rows=rows).consume()
+            tx.run(cypher.TOUCH_META).consume()
+
+        try:
+            self._run("w", work)
+        except GraphStoreError as exc:
+            cause = exc.__cause__
+            if getattr(cause, "code", None) != _CONSTRAINT_FAILED:
+                raise
+            raise GraphStoreError(
+                f"write_graph into Neo4j at {self._uri}: a {label.value} node it was creating was created "
+                f"meanwhile by another client ({getattr(cause, 'message', None) or cause}); write_graph "
+                "assumes no concurrent writer: run it again when the other writer is done"
+            ) from cause
+
+    def _create_edges(self, rel: RelationType, batch: list[Edge]) -> None:
+        """One write transaction: CREATE ``batch`` (a retry upserts it instead)."""
+        rows = [_edge_row(edge) for edge in batch]
+        attempts = [0]
+
+        def work(tx: Any) -> None:
+            attempts[0] += 1
+            # the first attempt may have committed before its answer was lost: a retry upserts
+            query = cypher.create_edges(rel) if attempts[0] == 1 else cypher.upsert_edges(rel)
+            written = tx.run(query, rows=rows).single(strict=True)["written"]
+            if written != len(rows):
+                self._explain_short_write(tx, batch)
+                raise GraphStoreError(  # pragma: no cover - the check above always raises
+                    f"Neo4j at {self._uri} wrote {written} of {len(rows)} edges for an unknown reason"
+                )
+            tx.run(cypher.TOUCH_META).consume()
+
+        self._run("w", work)
+
     def clear(self) -> None:
-        """Remove every ``:Entity`` node and its relationships (in batches) and reset the meta node."""
+        """Remove every ``:Entity`` node and its relationships and reset the meta node.
 
-        def delete(query: str) -> Callable[[Any], int]:
-            return lambda tx: tx.run(query, batch=_CLEAR_BATCH).single(strict=True)["n"]
-
-        while self._run("w", delete(cypher.CLEAR_RELATIONSHIPS_BATCH)):
-            pass
-        while self._run("w", delete(cypher.CLEAR_NODES_BATCH)):
-            pass
+        The server deletes in transactions of ``_CLEAR_BATCH`` rows; after a failure part of the
+        graph may be gone (a retry, or calling ``clear`` again, deletes the rest).
+        """
+        self._run_autocommit(cypher.CLEAR_RELATIONSHIPS, batch=_CLEAR_BATCH)
+        self._run_autocommit(cypher.CLEAR_NODES, batch=_CLEAR_BATCH)
         self._run("w", lambda tx: tx.run(cypher.TOUCH_META).consume())
+
+    def _run_autocommit(self, query: str, **params: Any) -> None:
+        """Run ``query`` in an auto-commit transaction (``session.run``; ``CALL { } IN
+        TRANSACTIONS`` refuses a managed one), with ``_run``'s bounded retries and error messages.
+        Only for queries that are safe to repeat after a partial run."""
+        self._run("auto", lambda session: session.run(query, **params).consume())
 
     # -- reads ---------------------------------------------------------------------------
     def _read(self, query: str, **params: Any) -> list[Any]:
@@ -507,6 +645,47 @@ class Neo4jGraphStore:
             params["limit"] = max(limit, 0)
         query = cypher.facts(has_types=types is not None, has_limit=limit is not None)
         return [_edge_from(r["s"], r["y"], r["t"], r["props"]) for r in self._read(query, **params)]
+
+    def expand(self, hops: Sequence[Hop], *, node_properties: Sequence[str] | None = None) -> Expansion:
+        """All hops in one query (one round trip); see ``GraphStore.expand``."""
+        hops = list(hops)
+        if not any(hop.node_ids for hop in hops):
+            return Expansion(edges=tuple(() for _ in hops), nodes={})
+        # empty hops stay in the query (they read nothing) so that one call site sends one query
+        # text, planned once by the server
+        active = list(enumerate(hops))
+        keys: list[str] | None = None
+        if node_properties is not None:
+            keys = ["name"] + [p + k for k in sorted(set(node_properties)) for p in (cypher.USER_PREFIX, cypher.JSON_PREFIX)]
+        shape = [(hop.rel_types, hop.direction.value, hop.limit is not None) for _, hop in active]
+        params: dict[str, Any] = {"asked": sorted({i for _, hop in active for i in hop.node_ids})}
+        for j, (_, hop) in enumerate(active):
+            params[f"ids{j}"] = list(hop.node_ids)
+            if hop.limit is not None:
+                params[f"lim{j}"] = hop.limit
+        if keys is not None:
+            params["keys"] = keys
+        query = cypher.expand(shape, projected=keys is not None)
+        row = self._run("r", lambda tx: tx.run(query, **params).single(strict=True))
+        per_hop: list[dict[str, Edge]] = [{} for _ in hops]
+        for j, s, y, t, props in row["edges"]:
+            found = per_hop[active[j][0]]
+            if props["fact_id"] not in found:
+                found[props["fact_id"]] = _edge_from(s, y, t, props)
+        answers: list[tuple[Edge, ...]] = []
+        for hop, found in zip(hops, per_hop):
+            ordered = [found[f] for f in sorted(found)]
+            answers.append(tuple(ordered if hop.limit is None else ordered[: hop.limit]))
+        got: dict[str, Node] = {}
+        for node_id, labels, props in row["nodes"]:
+            if node_id not in got:
+                if keys is not None:
+                    props = {k: v for k, v in zip(keys, props) if v is not None}
+                got[node_id] = _node_from(node_id, labels, props)
+        # the same node set as the embedded store: requested ids that exist, ends of returned edges
+        want = [i for i in params["asked"] if i in got]
+        want += [i for edges in answers for e in edges for i in (e.source, e.target)]
+        return Expansion(edges=tuple(answers), nodes={i: got[i] for i in dict.fromkeys(want)})
 
     def paths(
         self,

@@ -60,14 +60,15 @@ def _forced_edge(rel: str) -> Edge:
 
 @pytest.mark.parametrize("label", HOSTILE_LABELS)
 def test_query_builders_refuse_hostile_labels(label):
-    for build in (cypher.upsert_nodes, cypher.node_page, cypher.count_label, cypher.label_id_index):
+    for build in (cypher.upsert_nodes, cypher.create_nodes, cypher.node_page, cypher.count_label, cypher.label_id_index):
         with pytest.raises(SchemaError, match="unknown node label"):
             build(label)
 
 
 @pytest.mark.parametrize("rel", HOSTILE_TYPES)
 def test_query_builders_refuse_hostile_types(rel):
-    for build in (cypher.upsert_edges, cypher.edge_page, cypher.count_relation, cypher.relation_fact_index):
+    for build in (cypher.upsert_edges, cypher.create_edges, cypher.present_fact_ids, cypher.edge_page,
+                  cypher.count_relation, cypher.relation_fact_index):
         with pytest.raises(SchemaError, match="unknown relation type"):
             build(rel)
 
@@ -97,6 +98,8 @@ def test_store_refuses_hostile_type_before_any_query(offline_store, rel):
 def test_values_never_enter_query_text():
     """Every builder's output is free of the values it is used with: only $parameters."""
     texts = [cypher.upsert_nodes(l) for l in NodeLabel] + [cypher.upsert_edges(r) for r in RelationType]
+    texts += [cypher.create_nodes(l) for l in NodeLabel] + [cypher.create_edges(r) for r in RelationType]
+    texts += [cypher.CLEAR_RELATIONSHIPS, cypher.CLEAR_NODES, cypher.PRESENT_NODE_IDS]
     texts += [cypher.incident(d, has_types=t, ordered=o) for d in ("out", "in", "both") for t in (0, 1) for o in (0, 1)]
     texts += [cypher.facts(has_types=t, has_limit=l) for t in (0, 1) for l in (0, 1)]
     texts += [cypher.get_edges(), cypher.GET_NODES, cypher.NODE_LABEL_CONFLICTS, cypher.frontier_edges(has_types=True)]
@@ -141,6 +144,11 @@ def test_encoding_clears_the_other_form_of_a_key():
     assert stored["p_b"] == 3 and stored["j_b"] is None
 
 
+class Done:
+    def consume(self) -> None:
+        pass
+
+
 class FlakyDriver:
     """Fails ``fails`` times with ``exc`` then answers; counts sessions opened."""
 
@@ -164,6 +172,9 @@ class FlakyDriver:
                 return "ok"
 
             execute_write = execute_read
+
+            def run(self, query, **params):  # auto-commit
+                return self.execute_read(None) and Done()
 
         return Session()
 
@@ -205,3 +216,110 @@ def test_bad_uri_is_a_one_line_graph_store_error():
     with pytest.raises(GraphStoreError, match="cannot use Neo4j URI") as info:
         Neo4jGraphStore("http://127.0.0.1:7474", user="neo4j", password="secret-pw-123")
     assert "\n" not in str(info.value) and "secret-pw-123" not in str(info.value)
+
+
+def test_auto_commit_clear_is_retried_and_translated_like_managed_transactions():
+    exc = neo4j.exceptions.TransientError._hydrate_neo4j(code="Neo.TransientError.General.MemoryPoolOutOfMemoryError", message="oom")
+    drv = FlakyDriver(exc, fails=2)
+    store = Neo4jGraphStore.from_driver(drv, max_retries=3, retry_backoff=0.0, ensure_schema=False)
+    store.clear()  # two auto-commit deletes (one retried twice) and the meta touch
+    assert drv.calls == 5
+    drv = FlakyDriver(exc, fails=100)
+    store = Neo4jGraphStore.from_driver(drv, max_retries=1, retry_backoff=0.0, uri="bolt://db:7687", ensure_schema=False)
+    with pytest.raises(GraphStoreError, match=r"bolt://db:7687 kept failing after 2 attempts"):
+        store.clear()
+    err = neo4j.exceptions.ClientError._hydrate_neo4j(code="Neo.ClientError.Security.Forbidden", message="no")
+    drv = FlakyDriver(err, fails=100)
+    store = Neo4jGraphStore.from_driver(drv, max_retries=5, retry_backoff=0.0, ensure_schema=False)
+    with pytest.raises(GraphStoreError, match="lacks the right"):
+        store.clear()
+    assert drv.calls == 1
+
+
+class ScriptedTx:
+    """Records queries; answers an empty database (counts 0, every row written)."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def run(self, query, **params):
+        self.log.append(query)
+        rows = params.get("rows", [])
+
+        class Result:
+            def single(self, strict=False):
+                return {"n": 0, "written": len(rows)}
+
+            def consume(self):
+                pass
+
+            def __iter__(self):
+                return iter(())
+
+        return Result()
+
+
+class LostCommitDriver:
+    """Runs every transaction function; the write transactions numbered in ``lose`` then fail
+    as if the commit's answer was lost (the work ran, the client cannot know it committed)."""
+
+    def __init__(self, lose: set[int], exc: Exception | None = None) -> None:
+        self.lose, self.exc, self.writes, self.log = lose, exc, 0, []
+
+    def session(self, **kw):
+        driver = self
+
+        class Session:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *a):
+                return False
+
+            def execute_read(self, work):
+                return work(ScriptedTx(driver.log))
+
+            def execute_write(self, work):
+                driver.writes += 1
+                driver.log.append(f"-- write {driver.writes}")
+                out = work(ScriptedTx(driver.log))
+                if driver.writes in driver.lose:
+                    raise driver.exc or neo4j.exceptions.ServiceUnavailable("connection lost at commit")
+                return out
+
+        return Session()
+
+    def close(self) -> None:
+        pass
+
+
+def _small_graph() -> tuple[list[Node], list[Edge]]:
+    nodes = [Node("drugbank:DB00001", NodeLabel.DRUG, "d"), Node("ncbigene:1", NodeLabel.GENE, "g")]
+    return nodes, [Edge("drugbank:DB00001", RelationType.TARGETS, "ncbigene:1", _prov())]
+
+
+def test_write_graph_retries_a_batch_as_an_upsert():
+    """A CREATE batch whose commit answer was lost is retried with the idempotent upsert query."""
+    drv = LostCommitDriver(lose={1, 4})  # the Drug batch and the TARGETS batch (write 3: Gene)
+    store = Neo4jGraphStore.from_driver(drv, retry_backoff=0.0, ensure_schema=False)
+    assert store.write_graph(*_small_graph()) == (2, 1)
+    writes = "\n".join(drv.log).split("-- write ")[1:]
+    assert [w.split("\n")[0] for w in writes] == ["1", "2", "3", "4", "5"]
+    assert "CREATE (n:Entity:Drug" in writes[0] and "MERGE (n:Entity" in writes[1]
+    assert cypher.NODE_LABEL_CONFLICTS in writes[1]  # the retry checks labels as upsert_nodes does
+    assert "CREATE (n:Entity:Gene" in writes[2]
+    assert cypher.create_edges(RelationType.TARGETS) in writes[3]
+    assert cypher.upsert_edges(RelationType.TARGETS) in writes[4]
+    assert all(cypher.TOUCH_META in w for w in writes)
+
+
+def test_write_graph_names_a_concurrent_writer():
+    err = neo4j.exceptions.ClientError._hydrate_neo4j(
+        code="Neo.ClientError.Schema.ConstraintValidationFailed",
+        message="Node(7) already exists with label `Entity` and property `id` = 'drugbank:DB00001'",
+    )
+    drv = LostCommitDriver(lose={1}, exc=err)
+    store = Neo4jGraphStore.from_driver(drv, retry_backoff=0.0, ensure_schema=False)
+    with pytest.raises(GraphStoreError, match="assumes no concurrent writer") as info:
+        store.write_graph(*_small_graph())
+    assert "drugbank:DB00001" in str(info.value) and drv.writes == 1
