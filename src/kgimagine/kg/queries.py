@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from kgimagine.kg.model import Edge, Node
-from kgimagine.kg.store import GraphStore
-from kgimagine.types import Factor, NodeLabel, RelationType
+from kgimagine.kg.store import GraphStore, Hop
+from kgimagine.types import Direction, Factor, NodeLabel, RelationType
 
 R = RelationType
 
@@ -254,6 +254,43 @@ def _add(bucket: list[tuple[int, Edge]], tier: int, edges: Iterable[Edge]) -> No
     bucket.extend((tier, e) for e in edges)
 
 
+#: Trial properties a fact text reads (phase, outcome); retrieval fetches only these.
+_FACT_NODE_PROPERTIES = ("phase", "outcome_label")
+_DRUG_PREFIXES = ("drugbank:", "drugcentral:", "kgimagine.drug:")
+
+
+def _by_end(edges: Iterable[Edge], ids: set[str], *, at_source: bool) -> dict[str, list[Edge]]:
+    """Edges whose source (or target) is in ``ids``, grouped by their other end."""
+    out: dict[str, list[Edge]] = {}
+    for e in edges:
+        if (e.source if at_source else e.target) in ids:
+            out.setdefault(e.target if at_source else e.source, []).append(e)
+    return out
+
+
+def _trial_rows(
+    tests: Iterable[Edge], drug_ids: set[str], nodes: Mapping[str, Node], hide: frozenset[str]
+) -> list[tuple[Edge, Node, int | None]]:
+    """``drug_trials`` over already-read TESTS edges."""
+    rows = [
+        (e, nodes[e.source], trial_outcome(nodes.get(e.source), hide))
+        for e in tests
+        if e.target in drug_ids and e.source in nodes and e.source not in hide
+    ]
+    rows.sort(key=lambda r: (r[2] is None, r[0].fact_id))
+    return rows
+
+
+def _related(ontology: Iterable[Edge], ids: set[str]) -> dict[str, list[Edge]]:
+    """``related_diseases`` over already-read SUBCLASS_OF/SAME_AS edges."""
+    out: dict[str, list[Edge]] = {}
+    for e in ontology:
+        for end, other in ((e.source, e.target), (e.target, e.source)):
+            if end in ids and other not in ids:
+                out.setdefault(other, []).append(e)
+    return out
+
+
 def facts_for_change(
     store: GraphStore,
     factor: Factor | str,
@@ -271,53 +308,91 @@ def facts_for_change(
     diseases of both trials; for a disease swap the drugs; for trial factors the drugs). Facts come
     in tiers, most informative first (shared mechanism, indications, labelled trial outcomes, then
     the rest); inside a tier by fact id. At most ``budget`` facts; each fact id once.
+
+    Every read is a typed hop from the given ids, so the retrieval is one ``store.expand`` call
+    (one round trip on Neo4j; two for a disease swap whose drugs have labelled trials) that
+    fetches only the node properties the fact texts show.
     """
     factor = Factor(factor)
     hide = frozenset(hide_outcomes)
     a_ids, t_ids = list(dict.fromkeys(anchor_ids)), list(dict.fromkeys(target_ids))
+    a_set, t_set = set(a_ids), set(t_ids)
     ctx = list(dict.fromkeys(context_ids))
     bucket: list[tuple[int, Edge]] = []
+    OUT, IN, BOTH = Direction.OUT, Direction.IN, Direction.BOTH
     if factor in (Factor.DRUG, Factor.DOSE, Factor.ARM):
-        ta, tt = drug_targets(store, a_ids), drug_targets(store, t_ids)
-        shared = sorted(set(ta) & set(tt))
-        for gene in shared:
+        both = tuple(t_ids + a_ids)
+        got = store.expand(
+            [
+                Hop(both, (R.TARGETS,), OUT),
+                Hop(both, INDICATION_RELATIONS, OUT),
+                Hop(both, (R.TESTS,), IN),
+                Hop(tuple(t_ids), (R.CAUSES,), OUT, limit=3),
+                Hop(tuple(a_ids), (R.CAUSES,), OUT, limit=3),
+            ],
+            node_properties=_FACT_NODE_PROPERTIES,
+        )
+        targets, indications, tests, se_t, se_a = got.edges
+        ta, tt = _by_end(targets, a_set, at_source=True), _by_end(targets, t_set, at_source=True)
+        for gene in sorted(set(ta) & set(tt)):
             _add(bucket, 0, ta[gene] + tt[gene])
-        ctx_diseases = [c for c in ctx if not c.startswith(("drugbank:", "drugcentral:", "kgimagine.drug:", "clinicaltrials:"))]
-        ind = [e for e in out_edges(store, t_ids + a_ids, INDICATION_RELATIONS) if e.target in set(ctx_diseases)]
-        _add(bucket, 1, [e for e in ind if e.source in t_ids])
-        _add(bucket, 2, [e for e in ind if e.source in a_ids])
-        t_trials = [r for r in drug_trials(store, t_ids, hide_outcomes=hide) if r[2] is not None]
-        _add(bucket, 3, [r[0] for r in t_trials])
-        a_trials = [r for r in drug_trials(store, a_ids, hide_outcomes=hide) if r[2] is not None]
-        _add(bucket, 5, [r[0] for r in a_trials])
+        ctx_diseases = {c for c in ctx if not c.startswith(_DRUG_PREFIXES + ("clinicaltrials:",))}
+        ind = [e for e in indications if e.target in ctx_diseases]
+        _add(bucket, 1, [e for e in ind if e.source in t_set])
+        _add(bucket, 2, [e for e in ind if e.source in a_set])
+        _add(bucket, 3, [r[0] for r in _trial_rows(tests, t_set, got.nodes, hide) if r[2] is not None])
+        _add(bucket, 5, [r[0] for r in _trial_rows(tests, a_set, got.nodes, hide) if r[2] is not None])
         for gene in sorted(set(tt) - set(ta)):
             _add(bucket, 4, tt[gene])
         for gene in sorted(set(ta) - set(tt)):
             _add(bucket, 6, ta[gene])
-        _add(bucket, 7, side_effects(store, t_ids)[:3] + side_effects(store, a_ids)[:3])
+        _add(bucket, 7, list(se_t) + list(se_a))
     elif factor is Factor.DISEASE:
-        ga, gt = disease_genes(store, a_ids), disease_genes(store, t_ids)
+        both = tuple(a_ids + t_ids)
+        ctx_drugs = tuple(c for c in ctx if c.startswith(_DRUG_PREFIXES))
+        got = store.expand(
+            [
+                Hop(both, (R.ASSOCIATED_WITH,), OUT),
+                Hop(both, ONTOLOGY_RELATIONS, BOTH),
+                Hop(ctx_drugs, INDICATION_RELATIONS, OUT),
+                Hop(ctx_drugs, (R.TESTS,), IN),
+                Hop(ctx_drugs, (R.TARGETS,), OUT),
+            ],
+            node_properties=_FACT_NODE_PROPERTIES,
+        )
+        genes, ontology, indications, tests, drug_target_edges = got.edges
+        ga, gt = _by_end(genes, a_set, at_source=True), _by_end(genes, t_set, at_source=True)
         for gene in sorted(set(ga) & set(gt)):
             _add(bucket, 0, ga[gene] + gt[gene])
-        _add(bucket, 1, ontology_links(store, a_ids, t_ids))
-        ctx_drugs = [c for c in ctx if c.startswith(("drugbank:", "drugcentral:", "kgimagine.drug:"))]
-        ind = [e for e in out_edges(store, ctx_drugs, INDICATION_RELATIONS) if e.target in set(t_ids) | set(a_ids)]
-        _add(bucket, 2, sorted(ind, key=lambda e: (e.target not in t_ids, e.fact_id)))
-        # trials of the drugs in the target disease, with known outcomes
-        rows = drug_trials(store, ctx_drugs, hide_outcomes=hide)
-        studies = {e.source: e for e in in_edges(store, t_ids, (R.STUDIES,))}
-        for e, node, y in rows:
-            if y is not None and node.id in studies:
-                _add(bucket, 3, [e, studies[node.id]])
+        _add(bucket, 1, _ontology_links(ontology, a_set & set(got.nodes), t_set & set(got.nodes)))
+        ind = [e for e in indications if e.target in t_set | a_set]
+        _add(bucket, 2, sorted(ind, key=lambda e: (e.target not in t_set, e.fact_id)))
+        # trials of the drugs in the target disease, with known outcomes: a second read, from
+        # those few trials (a disease can have thousands of trials)
+        known = [r for r in _trial_rows(tests, set(ctx_drugs), got.nodes, hide) if r[2] is not None]
+        if known:
+            studies_out = store.expand([Hop(tuple(sorted({r[1].id for r in known})), (R.STUDIES,), OUT)]).edges[0]
+            studies = {e.source: e for e in studies_out if e.target in t_set}
+            for e, node, _ in known:
+                if node.id in studies:
+                    _add(bucket, 3, [e, studies[node.id]])
         # drug targets that are genes of the target disease (mechanism in the new disease)
-        tgt = drug_targets(store, ctx_drugs)
+        tgt = _by_end(drug_target_edges, set(ctx_drugs), at_source=True)
         for gene in sorted(set(tgt) & set(gt)):
             _add(bucket, 4, tgt[gene] + gt[gene])
     else:  # phase, population, endpoint: facts about the two trials and the drugs' trial record
-        _add(bucket, 0, out_edges(store, t_ids, TRIAL_RELATIONS))
-        _add(bucket, 1, out_edges(store, a_ids, TRIAL_RELATIONS))
-        ctx_drugs = [c for c in ctx if c.startswith(("drugbank:", "drugcentral:", "kgimagine.drug:"))]
-        rows = drug_trials(store, ctx_drugs, hide_outcomes=hide | set(a_ids) | set(t_ids))
+        ctx_drugs = tuple(c for c in ctx if c.startswith(_DRUG_PREFIXES))
+        got = store.expand(
+            [
+                Hop(tuple(t_ids), TRIAL_RELATIONS, OUT),
+                Hop(tuple(a_ids), TRIAL_RELATIONS, OUT),
+                Hop(ctx_drugs, (R.TESTS,), IN),
+            ],
+            node_properties=_FACT_NODE_PROPERTIES,
+        )
+        _add(bucket, 0, got.edges[0])
+        _add(bucket, 1, got.edges[1])
+        rows = _trial_rows(got.edges[2], set(ctx_drugs), got.nodes, hide | a_set | t_set)
         _add(bucket, 2, [r[0] for r in rows if r[2] is not None])
     hidden_keys = {h.split(":", 1)[-1] for h in hide}
     bucket = [(t, e) for t, e in bucket if not (e.type is R.TRIALLED_FOR and e.key in hidden_keys)]
@@ -329,7 +404,25 @@ def facts_for_change(
             ordered.append(e)
         if len(ordered) >= budget:
             break
-    return build_facts(store, ordered, hide_outcomes=hide)
+    return [Fact(e.fact_id, describe_edge(e, got.nodes, hide_outcomes=hide), e) for e in ordered]
+
+
+def _ontology_links(ontology: Sequence[Edge], a: set[str], b: set[str]) -> list[Edge]:
+    """``ontology_links`` over already-read SUBCLASS_OF/SAME_AS edges of ``a`` and ``b``."""
+    if not a or not b:
+        return []
+    one = _related(ontology, a)
+    found: dict[str, Edge] = {}
+    for other, edges in one.items():
+        if other in b:
+            for e in edges:
+                found[e.fact_id] = e
+    if not found:  # two hops: a shared parent or a synonym of a parent
+        two = _related(ontology, b)
+        for mid in sorted(set(one) & set(two)):
+            for e in one[mid] + two[mid]:
+                found[e.fact_id] = e
+    return [found[k] for k in sorted(found)]
 
 
 # -- features of one change -----------------------------------------------------------------------
@@ -365,53 +458,73 @@ def change_evidence(
     anchor_phase: str | None = None,
     target_phase: str | None = None,
 ) -> ChangeEvidence:
-    """Features of a change (names in ``FEATURE_NAMES``; 0 when not applicable) with their support."""
+    """Features of a change (names in ``FEATURE_NAMES``; 0 when not applicable) with their support.
+
+    All reads are one ``store.expand`` call (one round trip on Neo4j)."""
     factor = Factor(factor)
     hide = frozenset(hide_outcomes)
     f = {name: 0.0 for name in FEATURE_NAMES}
     sup: dict[str, tuple[str, ...]] = {}
     a_ids, t_ids, ctx = list(anchor_ids), list(target_ids), list(context_ids)
-    drug_pref = ("drugbank:", "drugcentral:", "kgimagine.drug:")
-    if factor in (Factor.DRUG, Factor.DOSE, Factor.ARM):
+    disease_pref = ("mondo:", "doid:", "kgimagine.disease:")
+    swap = factor in (Factor.DRUG, Factor.DOSE, Factor.ARM)
+    if swap:
         a_drugs, t_drugs = a_ids, t_ids
-        diseases = [c for c in ctx if c.startswith(("mondo:", "doid:", "kgimagine.disease:"))]
+        diseases = [c for c in ctx if c.startswith(disease_pref)]
     elif factor is Factor.DISEASE:
-        a_drugs = t_drugs = [c for c in ctx if c.startswith(drug_pref)]
+        a_drugs = t_drugs = [c for c in ctx if c.startswith(_DRUG_PREFIXES)]
         diseases = t_ids
     else:
-        a_drugs = t_drugs = [c for c in ctx if c.startswith(drug_pref)]
-        diseases = [c for c in ctx if c.startswith(("mondo:", "doid:", "kgimagine.disease:"))]
-    if factor in (Factor.DRUG, Factor.DOSE, Factor.ARM):
-        ta, tt = drug_targets(store, a_drugs), drug_targets(store, t_drugs)
+        a_drugs = t_drugs = [c for c in ctx if c.startswith(_DRUG_PREFIXES)]
+        diseases = [c for c in ctx if c.startswith(disease_pref)]
+    a_drug_set, t_drug_set = set(a_drugs), set(t_drugs)
+    drugs = tuple(dict.fromkeys(t_drugs + a_drugs))
+    OUT, IN, BOTH = Direction.OUT, Direction.IN, Direction.BOTH
+    sides = tuple(dict.fromkeys(a_ids + t_ids))
+    hops = [
+        Hop(drugs, KNOWN_INDICATION, OUT),
+        Hop(drugs, (R.TESTS,), IN),
+        Hop(drugs if swap else (), (R.TARGETS, R.CAUSES), OUT),
+        Hop(sides if factor is Factor.DISEASE else (), (R.ASSOCIATED_WITH,), OUT),
+        Hop(sides if factor is Factor.DISEASE else (), ONTOLOGY_RELATIONS, BOTH),
+        Hop(sides if factor is Factor.PHASE else (), TRIAL_RELATIONS, OUT),
+    ]
+    got = store.expand(hops, node_properties=("outcome_label",))
+    indications, tests, mechanism, genes, ontology, trial_edges = got.edges
+    if swap:
+        targets = [e for e in mechanism if e.type is R.TARGETS]
+        ta, tt = _by_end(targets, a_drug_set, at_source=True), _by_end(targets, t_drug_set, at_source=True)
         shared = set(ta) & set(tt)
         f["target_jaccard"] = _jaccard(set(ta), set(tt))
         f["shared_targets"] = math.log1p(len(shared))
         sup["target_jaccard"] = sup["shared_targets"] = _ids(e for g in sorted(shared) for e in ta[g] + tt[g])
-        se_t, se_a = side_effects(store, t_drugs), side_effects(store, a_drugs)
+        causes = [e for e in mechanism if e.type is R.CAUSES]
+        se_t = [e for e in causes if e.source in t_drug_set]
+        se_a = [e for e in causes if e.source in a_drug_set]
         f["side_effect_ratio"] = math.log((1 + len({e.target for e in se_t})) / (1 + len({e.target for e in se_a})))
         sup["side_effect_ratio"] = _ids(se_t[:3] + se_a[:3])
     if factor is Factor.DISEASE:
-        ga, gt = disease_genes(store, a_ids), disease_genes(store, t_ids)
+        a_set, t_set = set(a_ids), set(t_ids)
+        ga, gt = _by_end(genes, a_set, at_source=True), _by_end(genes, t_set, at_source=True)
         shared = set(ga) & set(gt)
         f["gene_jaccard"] = _jaccard(set(ga), set(gt))
         sup["gene_jaccard"] = _ids(e for g in sorted(shared) for e in ga[g] + gt[g])
-        links = ontology_links(store, a_ids, t_ids)
+        links = _ontology_links(ontology, a_set & set(got.nodes), t_set & set(got.nodes))
         f["ontology_related"] = 1.0 if links else 0.0
         sup["ontology_related"] = _ids(links)
-    ind = out_edges(store, sorted(set(t_drugs) | set(a_drugs)), KNOWN_INDICATION)
     if factor is Factor.DISEASE:
-        t_ind = [e for e in ind if e.target in set(t_ids)]
-        a_ind = [e for e in ind if e.target in set(a_ids)]
+        t_ind = [e for e in indications if e.target in set(t_ids)]
+        a_ind = [e for e in indications if e.target in set(a_ids)]
     else:
-        t_ind = [e for e in ind if e.source in set(t_drugs) and e.target in set(diseases)]
-        a_ind = [e for e in ind if e.source in set(a_drugs) and e.target in set(diseases)]
+        t_ind = [e for e in indications if e.source in t_drug_set and e.target in set(diseases)]
+        a_ind = [e for e in indications if e.source in a_drug_set and e.target in set(diseases)]
     f["target_indicated"] = 1.0 if t_ind else 0.0
     f["anchor_indicated"] = 1.0 if a_ind else 0.0
     sup["target_indicated"], sup["anchor_indicated"] = _ids(t_ind), _ids(a_ind)
-    trial_hide = hide | (set(a_ids) | set(t_ids) if factor not in (Factor.DRUG, Factor.DOSE, Factor.ARM, Factor.DISEASE) else set())
-    t_rate, t_n, t_sup = prior_success(drug_trials(store, t_drugs, hide_outcomes=trial_hide))
-    a_rate, a_n, a_sup = prior_success(drug_trials(store, a_drugs, hide_outcomes=trial_hide))
-    if factor in (Factor.DRUG, Factor.DOSE, Factor.ARM) or factor is Factor.DISEASE:
+    trial_hide = hide | (set(a_ids) | set(t_ids) if not swap and factor is not Factor.DISEASE else set())
+    t_rate, t_n, t_sup = prior_success(_trial_rows(tests, t_drug_set, got.nodes, trial_hide))
+    a_rate, a_n, a_sup = prior_success(_trial_rows(tests, a_drug_set, got.nodes, trial_hide))
+    if swap or factor is Factor.DISEASE:
         f["target_prior_success"] = t_rate - 0.5
         f["anchor_prior_success"] = a_rate - 0.5
         f["target_prior_n"] = math.log1p(t_n)
@@ -421,7 +534,7 @@ def change_evidence(
         pa, pt = phase_number(anchor_phase), phase_number(target_phase)
         if pa is not None and pt is not None:
             f["phase_delta"] = pt - pa
-        sup["phase_delta"] = _ids(out_edges(store, t_ids + a_ids, TRIAL_RELATIONS))
+        sup["phase_delta"] = _ids(trial_edges)
     return ChangeEvidence(features=f, support=sup)
 
 
