@@ -76,8 +76,50 @@ def loader_main(kind: str, target: str) -> None:
     print("done", flush=True)
 
 
-def _start_loader(kind: str, target: str) -> subprocess.Popen[str]:
-    code = f"from tests.integration.test_neo4j_store import loader_main; loader_main({kind!r}, {target!r})"
+class GeneratedLoader:
+    """The generated graph as a build_graph source."""
+
+    name = "generated"
+
+    def __init__(self) -> None:
+        from kgimagine.loaders.base import SourceSpec
+
+        self.spec = SourceSpec("generated", "1", "CC0-1.0", "https://example.org", ())
+
+    def iter_records(self, ctx):
+        nodes, edges = generate()
+        yield from nodes
+        yield from edges
+
+
+def build_main(kind: str, state_path: str) -> None:
+    """Run in a subprocess: build_graph into Neo4j with a checkpoint, write_graph in chunks of
+    CHUNK rows, reporting each committed write transaction."""
+    from kgimagine.kg.neo4j_store import Neo4jGraphStore
+    from kgimagine.loaders.base import LoadContext
+    from kgimagine.loaders.build import build_graph
+
+    cfg = neo4j_settings()
+    store = Neo4jGraphStore(cfg["uri"], user=cfg["user"], password=cfg["password"])
+    run, write_graph, committed = store._run, store.write_graph, [0]
+
+    def counting_run(mode, work):
+        out = run(mode, work)
+        if mode == "w":
+            committed[0] += 1
+            print(f"committed {committed[0]}", flush=True)
+        return out
+
+    store._run = counting_run  # type: ignore[method-assign]
+    store.write_graph = lambda nodes, edges: write_graph(nodes, edges, batch_size=CHUNK)  # type: ignore[method-assign]
+    ctx = LoadContext(data_dir=None, cache_dir=Path(state_path).parent)
+    build_graph(store, ctx, [GeneratedLoader()], checkpoint=state_path, compute_coverage=False)
+    store.close()
+    print("done", flush=True)
+
+
+def _start_loader(kind: str, target: str, main: str = "loader_main") -> subprocess.Popen[str]:
+    code = f"from tests.integration.test_neo4j_store import {main}; {main}({kind!r}, {target!r})"
     return subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -174,6 +216,27 @@ def test_kill_9_mid_load_then_rerun_equals_clean_load_neo4j(neo4j_store_factory)
     ref = _reference()
     assert store.stats() == ref.stats()
     assert store.graph_version() == ref.graph_version()
+
+
+def test_kill_9_mid_build_graph_then_rerun_resumes_and_equals_clean_build_neo4j(neo4j_store_factory, tmp_path, monkeypatch):
+    from kgimagine.loaders.base import LoadContext
+    from kgimagine.loaders.build import build_graph
+
+    store = neo4j_store_factory()  # empty
+    state = tmp_path / "build-state.json"
+    proc = _start_loader("neo4j", str(state), main="build_main")
+    # 1 clear, 7 node batches (300 drugs, 400 genes), then 30 edge batches: kill among the edges
+    _kill_after(proc, committed=15, extra_sleep=0.0)
+    partial = store.stats()
+    total = len(generate()[1])
+    assert partial.node_count == 700 and 0 < partial.edge_count < total
+    monkeypatch.setattr(store, "clear", lambda: pytest.fail("a resumed build must not clear the store"))
+    ctx = LoadContext(data_dir=None, cache_dir=tmp_path)
+    rep = build_graph(store, ctx, [GeneratedLoader()], checkpoint=state)
+    assert rep.resumed
+    ref = _reference()
+    assert store.stats() == ref.stats()
+    assert store.graph_version() == ref.graph_version() == rep.graph_version
 
 
 def test_kill_9_mid_save_then_rerun_equals_clean_load_embedded(tmp_path):

@@ -189,3 +189,90 @@ def test_cli_import_rdf_export_show_stats(shared_data: Path, tmp_path: Path, mon
     assert (tmp_path / "g.nt").read_text().count("\n") > 100
     res = runner.invoke(app, ["kg", "stats", "--store", g])
     assert res.exit_code == 0 and "SUBCLASS_OF" in res.output
+
+
+# -- a store without save (Neo4j): staged in memory, written once with write_graph -------------
+class WriteCounting(NetworkXGraphStore):
+    """An in-memory store without ``save`` (built like Neo4j) that records how it was written."""
+
+    save = None  # type: ignore[assignment]  # a store that cannot save is staged, as Neo4j is
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.calls: list[str] = []
+
+    def write_graph(self, nodes, edges, *, batch_size=5000):
+        self.calls.append("write_graph")
+        return super().write_graph(nodes, edges, batch_size=batch_size)
+
+    def clear(self) -> None:
+        self.calls.append("clear")
+        super().clear()
+
+
+def _staged_build(st, tmp_path: Path, labels_from: str = "train", progress=None):
+    ctx = LoadContext(data_dir=DATA, cache_dir=tmp_path / "c", labels_from=frozenset(labels_from.split(",")))
+    return build_graph(st, ctx, loaders(), batch_size=4, progress=progress, checkpoint=tmp_path / "s" / "build-state.json")
+
+
+def test_staged_build_equals_the_embedded_build(tmp_path: Path) -> None:
+    clean, ref = run_build(str(tmp_path / "g"), str(tmp_path / "c0"))
+    st = WriteCounting()
+    rep = _staged_build(st, tmp_path)
+    assert st.calls == ["clear", "write_graph"]  # one write of the whole graph
+    assert _counts(st) == _counts(clean)
+    assert [(s.name, s.nodes, s.edges, s.rejects, s.unknowns) for s in rep.sources] == [
+        (s.name, s.nodes, s.edges, s.rejects, s.unknowns) for s in ref.sources]
+    assert rep.coverage == ref.coverage and rep.graph_version == ref.graph_version
+    assert rep.rejects_path.read_text() == ref.rejects_path.read_text()
+    # a finished build re-run writes nothing
+    again = _staged_build(st, tmp_path)
+    assert st.calls == ["clear", "write_graph"] and all(s.skipped for s in again.sources)
+    assert again.coverage == ref.coverage
+
+
+def test_interrupted_staged_build_resumes_without_clearing(tmp_path: Path) -> None:
+    clean, _ = run_build(str(tmp_path / "g"), str(tmp_path / "c0"))
+    st = WriteCounting()
+
+    def die(ev: BuildEvent) -> None:
+        if ev.source == "top" and ev.stage == "batch":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _staged_build(st, tmp_path, progress=die)
+    assert st.calls == ["clear"] and st.stats().node_count == 0  # nothing written before the end
+    # as if a kill hit write_graph half-way: the store holds part of this build, one node changed
+    part = [n for n in clean.iter_nodes()][::2]
+    st.upsert_nodes(part)
+    ids = {n.id for n in part}
+    st.upsert_edges([e for e in clean.iter_edges() if e.source in ids and e.target in ids][::3])
+    st.calls.clear()
+    rep = _staged_build(st, tmp_path)
+    assert st.calls == ["write_graph"]  # same fingerprint: not cleared
+    assert rep.resumed and not any(s.skipped for s in rep.sources)
+    assert _counts(st) == _counts(clean)
+
+
+def test_staged_build_with_other_labels_from_clears(tmp_path: Path) -> None:
+    st = WriteCounting()
+    _staged_build(st, tmp_path, labels_from="train,valid")
+    assert st.get_node("clinicaltrials:NCT00000201").properties.get("outcome_label") == 0
+    st.calls.clear()
+    rep = _staged_build(st, tmp_path, labels_from="train")
+    assert st.calls == ["clear", "write_graph"] and not rep.resumed
+    assert "outcome_label" not in st.get_node("clinicaltrials:NCT00000201").properties
+
+
+def test_adding_sources_to_a_graph_without_checkpoint_sees_its_nodes(tmp_path: Path) -> None:
+    """kg build --sources / import-rdf: the later loaders resolve against the nodes already there."""
+    clean, _ = run_build(str(tmp_path / "g"), str(tmp_path / "c0"))
+    st = WriteCounting()
+    ctx = LoadContext(data_dir=DATA, cache_dir=tmp_path / "c", labels_from=frozenset({"train"}))
+    build_graph(st, ctx, loaders()[:1], batch_size=4)
+    assert st.calls == ["write_graph"]  # empty store: staged
+    ctx = LoadContext(data_dir=DATA, cache_dir=tmp_path / "c", labels_from=frozenset({"train"}))
+    rep = build_graph(st, ctx, loaders()[1:], batch_size=4)
+    assert st.calls == ["write_graph"]  # not empty, no checkpoint: upserted directly
+    assert rep.coverage["with_targeted_drug"]["count"] == 4
+    assert _counts(st) == _counts(clean)
