@@ -206,6 +206,30 @@ def test_expand_answers_each_hop_like_facts(store):
         Hop(("drugbank:DB00619",), ("NOT_A_TYPE",))
 
 
+def test_expand_without_detail_and_get_facts(store):
+    from kgimagine.kg.store import Hop
+
+    sg.load(store)
+    R = RelationType
+    ids = ("drugbank:DB00619", "drugbank:DB01268")
+    full = store.expand([Hop(ids, (R.TARGETS,), Direction.OUT)]).edges[0]
+    light = store.expand([Hop(ids, (R.TARGETS,), Direction.OUT, detail=False)])
+    # same edges, identified by fact id, ends and type; far ends not among the nodes
+    assert [(e.fact_id, e.source, e.type, e.target) for e in light.edges[0]] == [
+        (e.fact_id, e.source, e.type, e.target) for e in full
+    ]
+    assert set(light.nodes) == set(ids)
+    # the chosen few, in the order asked, with both ends (projected)
+    chosen = [full[2].fact_id, full[0].fact_id, "fact:doesnotexist"]
+    got = store.get_facts(chosen, rel_types=[R.TARGETS], node_properties=["groups"])
+    assert got.edges[0] == (full[2], full[0])
+    assert set(got.nodes) == {full[2].source, full[2].target, full[0].source, full[0].target}
+    assert got.nodes["drugbank:DB00619"].properties == {"groups": ["approved"]}
+    assert store.get_facts(chosen).edges[0] == (full[2], full[0])  # any relation type
+    assert store.get_facts(chosen, rel_types=[R.CAUSES]).edges[0] == ()
+    assert store.get_facts([]).edges[0] == ()
+
+
 def test_expand_equal_across_stores(store):
     from kgimagine.kg.networkx_store import NetworkXGraphStore
     from kgimagine.kg.store import Hop
@@ -216,10 +240,14 @@ def test_expand_equal_across_stores(store):
     ids = tuple(n.id for n in sg.NODES)
     for rels in ([RelationType.TARGETS], list(RelationType)):
         for direction in Direction:
-            hops = [Hop(ids, rels, direction), Hop(ids[:5], rels, direction, limit=3)]
+            hops = [Hop(ids, rels, direction), Hop(ids[:5], rels, direction, limit=3),
+                    Hop(ids[3:], rels, direction, detail=False)]
             for props in (None, ["phase", "groups"]):
                 a, b = store.expand(hops, node_properties=props), ref.expand(hops, node_properties=props)
-                assert a.edges == b.edges and dict(a.nodes) == dict(b.nodes)
+                assert a.edges[:2] == b.edges[:2] and dict(a.nodes) == dict(b.nodes)
+                assert [(e.fact_id, e.source, e.type, e.target) for e in a.edges[2]] == [
+                    (e.fact_id, e.source, e.type, e.target) for e in b.edges[2]
+                ]
 
 
 def test_paths(store):

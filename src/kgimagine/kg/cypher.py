@@ -266,20 +266,27 @@ def facts(*, has_types: bool, has_limit: bool) -> str:
     return q + (" LIMIT $limit" if has_limit else "")
 
 
-def expand(hops: Sequence[tuple[Sequence[RelationType], str, bool]], *, projected: bool) -> str:
+def _node_row(var: str, projected: bool) -> str:
+    props = f"[k IN $keys | {var}[k]]" if projected else f"properties({var})"
+    return f"[{var}.id, [l IN labels({var}) WHERE l <> '{ENTITY}'], {props}]"
+
+
+def expand(hops: Sequence[tuple[Sequence[RelationType], str, bool, bool]], *, projected: bool) -> str:
     """Several typed one-hop reads in one query (``GraphStore.expand``).
 
-    ``hops``: per hop (relation types, direction ``out``/``in``/``both``, has a limit). Hop ``j``
-    reads ``$ids<j>`` (and ``$lim<j>``); ``$asked`` lists every requested id. One row comes back:
-    ``edges`` ([hop, start id, type, end id, properties] per edge; an edge between two requested
+    ``hops``: per hop (relation types, direction ``out``/``in``/``both``, has a limit, detail).
+    Hop ``j`` reads ``$ids<j>`` (and ``$lim<j>``); ``$asked`` lists every requested id. One row
+    comes back: ``edges`` ([hop, start id, type, end id, properties] per edge of a detail hop,
+    [hop, start id, type, end id, fact id] per edge of the others; an edge between two requested
     ids of a ``both`` hop comes twice) and ``nodes`` ([id, labels, properties] of the requested
-    nodes that exist and of both ends of every edge; repeats possible). With ``projected`` the
-    node properties are the values of the stored keys ``$keys``, in that order.
+    nodes that exist and of both ends of every edge of a detail hop; repeats possible). With
+    ``projected`` the node properties are the values of the stored keys ``$keys``, in that order.
     """
     if not hops:
         raise ValueError("expand needs at least one hop")
     branches = []
-    for j, (rels, direction, has_limit) in enumerate(hops):
+    light = []
+    for j, (rels, direction, has_limit, detail) in enumerate(hops):
         types = "|".join(_rels(rels))
         if not types:
             raise ValueError("a hop needs at least one relation type")
@@ -288,15 +295,34 @@ def expand(hops: Sequence[tuple[Sequence[RelationType], str, bool]], *, projecte
         if has_limit:
             head += f"WITH DISTINCT r ORDER BY r.fact_id LIMIT $lim{j} "
         branches.append(head + f"RETURN {j} AS h, r")
-    props = "[k IN $keys | n[k]]" if projected else "properties(n)"
+        if not detail:
+            light.append(str(j))
+    is_light = f"x[0] IN [{', '.join(light)}]" if light else "false"  # hop numbers, not values
+    edge_row = "[x[0], startNode(x[1]).id, type(x[1]), endNode(x[1]).id, "
     return (
         "CALL () { " + " UNION ALL ".join(branches) + " } "
         "WITH collect([h, r]) AS rows "
-        "CALL (rows) { UNWIND rows AS x WITH x[1] AS r UNWIND [startNode(r), endNode(r)] AS e "
-        "RETURN collect(DISTINCT e) AS ends } "
+        f"CALL (rows) {{ UNWIND rows AS x WITH x WHERE NOT {is_light} WITH x[1] AS r "
+        "UNWIND [startNode(r), endNode(r)] AS e RETURN collect(DISTINCT e) AS ends } "
         f"CALL () {{ UNWIND $asked AS i MATCH (n:{ENTITY} {{id: i}}) RETURN collect(n) AS asked }} "
-        "RETURN [x IN rows | [x[0], startNode(x[1]).id, type(x[1]), endNode(x[1]).id, properties(x[1])]] AS edges, "
-        f"[n IN ends + asked | [n.id, [l IN labels(n) WHERE l <> '{ENTITY}'], {props}]] AS nodes"
+        f"RETURN [x IN rows | CASE WHEN {is_light} THEN {edge_row}x[1].fact_id] "
+        f"ELSE {edge_row}properties(x[1])] END] AS edges, "
+        f"[n IN ends + asked | {_node_row('n', projected)}] AS nodes"
+    )
+
+
+def get_facts(rel_types: Sequence[RelationType], *, projected: bool) -> str:
+    """Edges whose fact id is in ``$ids`` (one index seek per relation type of ``rel_types``) and
+    both ends of each, in one row: ``edges`` ([start id, type, end id, properties]) and ``nodes``
+    (as in :func:`expand`)."""
+    parts = [f"MATCH ()-[r:{rel}]->() WHERE r.fact_id IN $ids RETURN r" for rel in _rels(rel_types)]
+    if not parts:
+        raise ValueError("get_facts needs at least one relation type")
+    return (
+        "CALL () { " + " UNION ALL ".join(parts) + " } WITH collect(r) AS rs "
+        "CALL (rs) { UNWIND rs AS r UNWIND [startNode(r), endNode(r)] AS e RETURN collect(DISTINCT e) AS ends } "
+        "RETURN [r IN rs | [startNode(r).id, type(r), endNode(r).id, properties(r)]] AS edges, "
+        f"[n IN ends | {_node_row('n', projected)}] AS nodes"
     )
 
 

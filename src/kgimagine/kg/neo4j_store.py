@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 from kgimagine.errors import EdgeNotFoundError, GraphStoreError, NodeNotFoundError, SchemaError
 from kgimagine.kg import cypher
 from kgimagine.kg.model import (
+    _REL_BY_VALUE,
     ContentHash,
     Edge,
     GraphStats,
@@ -43,7 +44,7 @@ from kgimagine.kg.model import (
     trusted_node,
 )
 from kgimagine.kg.schema import RELATIONS, check_endpoints, check_label, check_relation
-from kgimagine.kg.store import DEFAULT_BATCH_SIZE, MAX_PATH_HOPS, MAX_PATHS_EXPLORED, Expansion, Hop
+from kgimagine.kg.store import DEFAULT_BATCH_SIZE, MAX_PATH_HOPS, MAX_PATHS_EXPLORED, EdgeRef, Expansion, Hop
 from kgimagine.types import Direction, NodeLabel, RelationType
 
 log = logging.getLogger(__name__)
@@ -264,7 +265,8 @@ class Neo4jGraphStore:
     # -- plumbing ------------------------------------------------------------------------
     def _run(self, mode: str, work: Callable[[Any], T]) -> T:
         """Run ``work(tx)`` in one managed transaction (``mode`` ``"r"`` or ``"w"``), or
-        ``work(session)`` for auto-commit queries (``"auto"``), retrying transient failures."""
+        ``work(session)`` for auto-commit queries (``"auto"``; ``"q"`` for a single read query,
+        which saves the BEGIN/COMMIT round trip), retrying transient failures."""
         from neo4j.exceptions import ClientError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired, TransientError
 
         if self._closed:
@@ -272,6 +274,9 @@ class Neo4jGraphStore:
         attempt = 0
         while True:
             try:
+                if mode == "q":  # one read query, auto-commit: no BEGIN/COMMIT round trip
+                    with self._driver.session(database=self._database, default_access_mode="READ") as session:
+                        return work(session)
                 with self._driver.session(database=self._database) as session:
                     if mode == "w":
                         return session.execute_write(work)
@@ -570,7 +575,7 @@ class Neo4jGraphStore:
 
     # -- reads ---------------------------------------------------------------------------
     def _read(self, query: str, **params: Any) -> list[Any]:
-        return self._run("r", lambda tx: list(tx.run(query, **params)))
+        return self._run("q", lambda session: list(session.run(query, **params)))
 
     def get_node(self, node_id: str) -> Node:
         found = self.get_nodes([node_id])
@@ -646,6 +651,22 @@ class Neo4jGraphStore:
         query = cypher.facts(has_types=types is not None, has_limit=limit is not None)
         return [_edge_from(r["s"], r["y"], r["t"], r["props"]) for r in self._read(query, **params)]
 
+    def _keys(self, node_properties: Sequence[str] | None) -> list[str] | None:
+        """Stored keys of the user properties ``node_properties`` (None: all properties)."""
+        if node_properties is None:
+            return None
+        return ["name"] + [p + k for k in sorted(set(node_properties)) for p in (cypher.USER_PREFIX, cypher.JSON_PREFIX)]
+
+    @staticmethod
+    def _nodes_from_rows(rows: Iterable[Any], keys: list[str] | None) -> dict[str, Node]:
+        got: dict[str, Node] = {}
+        for node_id, labels, props in rows:
+            if node_id not in got:
+                if keys is not None:
+                    props = {k: v for k, v in zip(keys, props) if v is not None}
+                got[node_id] = _node_from(node_id, labels, props)
+        return got
+
     def expand(self, hops: Sequence[Hop], *, node_properties: Sequence[str] | None = None) -> Expansion:
         """All hops in one query (one round trip); see ``GraphStore.expand``."""
         hops = list(hops)
@@ -653,39 +674,60 @@ class Neo4jGraphStore:
             return Expansion(edges=tuple(() for _ in hops), nodes={})
         # empty hops stay in the query (they read nothing) so that one call site sends one query
         # text, planned once by the server
-        active = list(enumerate(hops))
-        keys: list[str] | None = None
-        if node_properties is not None:
-            keys = ["name"] + [p + k for k in sorted(set(node_properties)) for p in (cypher.USER_PREFIX, cypher.JSON_PREFIX)]
-        shape = [(hop.rel_types, hop.direction.value, hop.limit is not None) for _, hop in active]
-        params: dict[str, Any] = {"asked": sorted({i for _, hop in active for i in hop.node_ids})}
-        for j, (_, hop) in enumerate(active):
+        keys = self._keys(node_properties)
+        shape = [(hop.rel_types, hop.direction.value, hop.limit is not None, hop.detail) for hop in hops]
+        params: dict[str, Any] = {"asked": sorted({i for hop in hops for i in hop.node_ids})}
+        for j, hop in enumerate(hops):
             params[f"ids{j}"] = list(hop.node_ids)
             if hop.limit is not None:
                 params[f"lim{j}"] = hop.limit
         if keys is not None:
             params["keys"] = keys
         query = cypher.expand(shape, projected=keys is not None)
-        row = self._run("r", lambda tx: tx.run(query, **params).single(strict=True))
-        per_hop: list[dict[str, Edge]] = [{} for _ in hops]
-        for j, s, y, t, props in row["edges"]:
-            found = per_hop[active[j][0]]
-            if props["fact_id"] not in found:
-                found[props["fact_id"]] = _edge_from(s, y, t, props)
-        answers: list[tuple[Edge, ...]] = []
+        row = self._run("q", lambda session: session.run(query, **params).single(strict=True))
+        per_hop: list[dict[str, Edge | EdgeRef]] = [{} for _ in hops]
+        for j, s, y, t, last in row["edges"]:
+            found = per_hop[j]
+            if hops[j].detail:
+                if last["fact_id"] not in found:
+                    found[last["fact_id"]] = _edge_from(s, y, t, last)
+            elif last not in found:
+                found[last] = EdgeRef(last, s, _REL_BY_VALUE[y], t)
+        answers: list[tuple[Edge | EdgeRef, ...]] = []
         for hop, found in zip(hops, per_hop):
             ordered = [found[f] for f in sorted(found)]
             answers.append(tuple(ordered if hop.limit is None else ordered[: hop.limit]))
-        got: dict[str, Node] = {}
-        for node_id, labels, props in row["nodes"]:
-            if node_id not in got:
-                if keys is not None:
-                    props = {k: v for k, v in zip(keys, props) if v is not None}
-                got[node_id] = _node_from(node_id, labels, props)
-        # the same node set as the embedded store: requested ids that exist, ends of returned edges
+        got = self._nodes_from_rows(row["nodes"], keys)
+        # the same node set as the embedded store: requested ids that exist, ends of detail edges
         want = [i for i in params["asked"] if i in got]
-        want += [i for edges in answers for e in edges for i in (e.source, e.target)]
+        want += [i for hop, edges in zip(hops, answers) if hop.detail for e in edges for i in (e.source, e.target)]
         return Expansion(edges=tuple(answers), nodes={i: got[i] for i in dict.fromkeys(want)})
+
+    def get_facts(
+        self,
+        fact_ids: Iterable[str],
+        *,
+        rel_types: Sequence[RelationType] | None = None,
+        node_properties: Sequence[str] | None = None,
+    ) -> Expansion:
+        """One query: an index seek per relation type, the edges' ends with them."""
+        ids = list(dict.fromkeys(fact_ids))
+        if not ids:
+            return Expansion(edges=((),), nodes={})
+        rels = sorted({check_relation(r) for r in rel_types} if rel_types is not None else set(RelationType),
+                      key=lambda r: r.value)
+        if not rels:
+            return Expansion(edges=((),), nodes={})
+        keys = self._keys(node_properties)
+        params: dict[str, Any] = {"ids": ids}
+        if keys is not None:
+            params["keys"] = keys
+        query = cypher.get_facts(rels, projected=keys is not None)
+        row = self._run("q", lambda session: session.run(query, **params).single(strict=True))
+        by_id = {props["fact_id"]: _edge_from(s, y, t, props) for s, y, t, props in row["edges"]}
+        edges = tuple(by_id[f] for f in ids if f in by_id)
+        got = self._nodes_from_rows(row["nodes"], keys)
+        return Expansion(edges=(edges,), nodes={i: got[i] for e in edges for i in (e.source, e.target)})
 
     def paths(
         self,

@@ -451,12 +451,29 @@ class NetworkXGraphStore:
             ordered = sorted(fids)
             if hop.limit is not None:
                 ordered = ordered[: hop.limit]
-            edges = tuple(table[f] for f in ordered)
-            for e in edges:
-                want[e.source] = None
-                want[e.target] = None
+            edges = tuple(table[f] for f in ordered)  # an Edge is also a fine EdgeRef
+            if hop.detail:
+                for e in edges:
+                    want[e.source] = None
+                    want[e.target] = None
             answers.append(edges)
         return Expansion(edges=tuple(answers), nodes=_NodeView(want, nodes, keep))
+
+    def get_facts(
+        self,
+        fact_ids: Iterable[str],
+        *,
+        rel_types: Sequence[RelationType] | None = None,
+        node_properties: Sequence[str] | None = None,
+    ) -> Expansion:
+        keep = frozenset(node_properties) if node_properties is not None else None
+        rels = frozenset(check_relation(r) for r in rel_types) if rel_types is not None else None
+        table = self._edges
+        found = [table[f] for f in dict.fromkeys(fact_ids) if f in table]
+        if rels is not None:
+            found = [e for e in found if e.type in rels]
+        want = {i: None for e in found for i in (e.source, e.target)}
+        return Expansion(edges=(tuple(found),), nodes=_NodeView(want, self._nodes, keep))
 
     def paths(
         self,

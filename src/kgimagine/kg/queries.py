@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from kgimagine.kg.model import Edge, Node
-from kgimagine.kg.store import GraphStore, Hop
+from kgimagine.kg.store import EdgeRef, GraphStore, Hop
 from kgimagine.types import Direction, Factor, NodeLabel, RelationType
 
 R = RelationType
+#: An edge as ``GraphStore.expand`` returns it: a full ``Edge`` or, for a hop without detail, an ``EdgeRef``.
+AnyEdge = Edge | EdgeRef
 
 INDICATION_RELATIONS: tuple[RelationType, ...] = (R.TREATS, R.PALLIATES, R.APPROVED_FOR, R.TRIALLED_FOR)
 #: Relations that count as a known indication in features (TRIALLED_FOR records a trial, not an
@@ -250,7 +253,7 @@ def side_effects(store: GraphStore, drug_ids: Iterable[str]) -> list[Edge]:
 # -- facts for one change -------------------------------------------------------------------------
 
 
-def _add(bucket: list[tuple[int, Edge]], tier: int, edges: Iterable[Edge]) -> None:
+def _add(bucket: list[tuple[int, AnyEdge]], tier: int, edges: Iterable[AnyEdge]) -> None:
     bucket.extend((tier, e) for e in edges)
 
 
@@ -259,9 +262,9 @@ _FACT_NODE_PROPERTIES = ("phase", "outcome_label")
 _DRUG_PREFIXES = ("drugbank:", "drugcentral:", "kgimagine.drug:")
 
 
-def _by_end(edges: Iterable[Edge], ids: set[str], *, at_source: bool) -> dict[str, list[Edge]]:
+def _by_end(edges: Iterable[AnyEdge], ids: set[str], *, at_source: bool) -> dict[str, list[AnyEdge]]:
     """Edges whose source (or target) is in ``ids``, grouped by their other end."""
-    out: dict[str, list[Edge]] = {}
+    out: dict[str, list[AnyEdge]] = {}
     for e in edges:
         if (e.source if at_source else e.target) in ids:
             out.setdefault(e.target if at_source else e.source, []).append(e)
@@ -281,14 +284,23 @@ def _trial_rows(
     return rows
 
 
-def _related(ontology: Iterable[Edge], ids: set[str]) -> dict[str, list[Edge]]:
+def _related(ontology: Iterable[AnyEdge], ids: set[str]) -> dict[str, list[AnyEdge]]:
     """``related_diseases`` over already-read SUBCLASS_OF/SAME_AS edges."""
-    out: dict[str, list[Edge]] = {}
+    out: dict[str, list[AnyEdge]] = {}
     for e in ontology:
         for end, other in ((e.source, e.target), (e.target, e.source)):
             if end in ids and other not in ids:
                 out.setdefault(other, []).append(e)
     return out
+
+
+def _visible(edge: AnyEdge, hide: frozenset[str]) -> bool:
+    """False for a repoDB "trialled for" record of a hidden trial (its key is the NCT id)."""
+    if edge.type is not R.TRIALLED_FOR:
+        return True
+    if not isinstance(edge, Edge):  # never happens: indication hops are read with detail
+        raise ValueError(f"{edge.fact_id}: TRIALLED_FOR facts must be read with detail (their key hides trials)")
+    return not any(edge.key == h.split(":", 1)[-1] for h in hide)
 
 
 def facts_for_change(
@@ -318,14 +330,14 @@ def facts_for_change(
     a_ids, t_ids = list(dict.fromkeys(anchor_ids)), list(dict.fromkeys(target_ids))
     a_set, t_set = set(a_ids), set(t_ids)
     ctx = list(dict.fromkeys(context_ids))
-    bucket: list[tuple[int, Edge]] = []
+    bucket: list[tuple[int, AnyEdge]] = []
     OUT, IN, BOTH = Direction.OUT, Direction.IN, Direction.BOTH
     if factor in (Factor.DRUG, Factor.DOSE, Factor.ARM):
         both = tuple(t_ids + a_ids)
         got = store.expand(
             [
-                Hop(both, (R.TARGETS,), OUT),
-                Hop(both, INDICATION_RELATIONS, OUT),
+                Hop(both, (R.TARGETS,), OUT, detail=False),
+                Hop(both, INDICATION_RELATIONS, OUT),  # detail: TRIALLED_FOR keys are filtered below
                 Hop(both, (R.TESTS,), IN),
                 Hop(tuple(t_ids), (R.CAUSES,), OUT, limit=3),
                 Hop(tuple(a_ids), (R.CAUSES,), OUT, limit=3),
@@ -352,11 +364,11 @@ def facts_for_change(
         ctx_drugs = tuple(c for c in ctx if c.startswith(_DRUG_PREFIXES))
         got = store.expand(
             [
-                Hop(both, (R.ASSOCIATED_WITH,), OUT),
-                Hop(both, ONTOLOGY_RELATIONS, BOTH),
-                Hop(ctx_drugs, INDICATION_RELATIONS, OUT),
+                Hop(both, (R.ASSOCIATED_WITH,), OUT, detail=False),
+                Hop(both, ONTOLOGY_RELATIONS, BOTH, detail=False),
+                Hop(ctx_drugs, INDICATION_RELATIONS, OUT),  # detail: TRIALLED_FOR keys are filtered below
                 Hop(ctx_drugs, (R.TESTS,), IN),
-                Hop(ctx_drugs, (R.TARGETS,), OUT),
+                Hop(ctx_drugs, (R.TARGETS,), OUT, detail=False),
             ],
             node_properties=_FACT_NODE_PROPERTIES,
         )
@@ -369,9 +381,11 @@ def facts_for_change(
         _add(bucket, 2, sorted(ind, key=lambda e: (e.target not in t_set, e.fact_id)))
         # trials of the drugs in the target disease, with known outcomes: a second read, from
         # those few trials (a disease can have thousands of trials)
+        # (skipped when the tiers above already fill the budget: they come first)
         known = [r for r in _trial_rows(tests, set(ctx_drugs), got.nodes, hide) if r[2] is not None]
-        if known:
-            studies_out = store.expand([Hop(tuple(sorted({r[1].id for r in known})), (R.STUDIES,), OUT)]).edges[0]
+        if known and len({e.fact_id for _, e in bucket if _visible(e, hide)}) < budget:
+            trials = tuple(sorted({r[1].id for r in known}))
+            studies_out = store.expand([Hop(trials, (R.STUDIES,), OUT, detail=False)]).edges[0]
             studies = {e.source: e for e in studies_out if e.target in t_set}
             for e, node, _ in known:
                 if node.id in studies:
@@ -394,25 +408,32 @@ def facts_for_change(
         _add(bucket, 1, got.edges[1])
         rows = _trial_rows(got.edges[2], set(ctx_drugs), got.nodes, hide | a_set | t_set)
         _add(bucket, 2, [r[0] for r in rows if r[2] is not None])
-    hidden_keys = {h.split(":", 1)[-1] for h in hide}
-    bucket = [(t, e) for t, e in bucket if not (e.type is R.TRIALLED_FOR and e.key in hidden_keys)]
+    bucket = [(t, e) for t, e in bucket if _visible(e, hide)]
     seen: set[str] = set()
-    ordered: list[Edge] = []
+    ordered: list[Edge | EdgeRef] = []
     for _, e in sorted(bucket, key=lambda te: (te[0], te[1].fact_id)):
         if e.fact_id not in seen:
             seen.add(e.fact_id)
             ordered.append(e)
         if len(ordered) >= budget:
             break
-    return [Fact(e.fact_id, describe_edge(e, got.nodes, hide_outcomes=hide), e) for e in ordered]
+    nodes: Mapping[str, Node] = got.nodes
+    refs = [e for e in ordered if not isinstance(e, Edge) or e.source not in nodes or e.target not in nodes]
+    if refs:  # edges read without detail: fetch the chosen few with their end nodes
+        more = store.get_facts([e.fact_id for e in refs], rel_types=sorted({e.type for e in refs}),
+                               node_properties=_FACT_NODE_PROPERTIES)
+        full = {e.fact_id: e for e in more.edges[0]}
+        ordered = [e if isinstance(e, Edge) else full[e.fact_id] for e in ordered]
+        nodes = ChainMap(more.nodes, got.nodes)  # type: ignore[arg-type]
+    return [Fact(e.fact_id, describe_edge(e, nodes, hide_outcomes=hide), e) for e in ordered]  # type: ignore[arg-type]
 
 
-def _ontology_links(ontology: Sequence[Edge], a: set[str], b: set[str]) -> list[Edge]:
+def _ontology_links(ontology: Sequence[AnyEdge], a: set[str], b: set[str]) -> list[AnyEdge]:
     """``ontology_links`` over already-read SUBCLASS_OF/SAME_AS edges of ``a`` and ``b``."""
     if not a or not b:
         return []
     one = _related(ontology, a)
-    found: dict[str, Edge] = {}
+    found: dict[str, AnyEdge] = {}
     for other, edges in one.items():
         if other in b:
             for e in edges:
@@ -481,13 +502,13 @@ def change_evidence(
     drugs = tuple(dict.fromkeys(t_drugs + a_drugs))
     OUT, IN, BOTH = Direction.OUT, Direction.IN, Direction.BOTH
     sides = tuple(dict.fromkeys(a_ids + t_ids))
-    hops = [
-        Hop(drugs, KNOWN_INDICATION, OUT),
+    hops = [  # only the TESTS hop needs detail (the trials' outcomes): the rest is ids
+        Hop(drugs, KNOWN_INDICATION, OUT, detail=False),
         Hop(drugs, (R.TESTS,), IN),
-        Hop(drugs if swap else (), (R.TARGETS, R.CAUSES), OUT),
-        Hop(sides if factor is Factor.DISEASE else (), (R.ASSOCIATED_WITH,), OUT),
-        Hop(sides if factor is Factor.DISEASE else (), ONTOLOGY_RELATIONS, BOTH),
-        Hop(sides if factor is Factor.PHASE else (), TRIAL_RELATIONS, OUT),
+        Hop(drugs if swap else (), (R.TARGETS, R.CAUSES), OUT, detail=False),
+        Hop(sides if factor is Factor.DISEASE else (), (R.ASSOCIATED_WITH,), OUT, detail=False),
+        Hop(sides if factor is Factor.DISEASE else (), ONTOLOGY_RELATIONS, BOTH, detail=False),
+        Hop(sides if factor is Factor.PHASE else (), TRIAL_RELATIONS, OUT, detail=False),
     ]
     got = store.expand(hops, node_properties=("outcome_label",))
     indications, tests, mechanism, genes, ontology, trial_edges = got.edges

@@ -8,7 +8,7 @@ neighbours sort by (relation type, neighbour id, fact id); facts by fact id; pat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Iterable, Iterator, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
 
 from kgimagine.errors import GraphStoreError
 from kgimagine.kg.model import Edge, GraphStats, Neighbour, Node
@@ -27,12 +27,18 @@ class Hop:
     The edges of ``rel_types`` at any of ``node_ids`` in ``direction`` (``OUT``: edges leaving
     them, ``IN``: edges entering them, ``BOTH``: either), each edge once, sorted by fact id, at
     most ``limit`` (``None``: all). Ids that are not in the graph are ignored.
+
+    ``detail=False`` asks only for what identifies each edge: a store may answer with
+    :class:`EdgeRef` (fact id, source, type, target; no provenance or properties) and does not add
+    the far ends to ``Expansion.nodes``. For selecting among many edges before fetching the chosen
+    few with :meth:`GraphStore.get_facts` (on Neo4j most of a large read's time is its payload).
     """
 
     node_ids: tuple[str, ...]
     rel_types: tuple[RelationType, ...]
     direction: Direction = Direction.OUT
     limit: int | None = None
+    detail: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.node_ids, str):
@@ -47,12 +53,21 @@ class Hop:
             raise GraphStoreError(f"Hop.limit must be 0 or more, got {self.limit}")
 
 
+class EdgeRef(NamedTuple):
+    """An edge's identity without its provenance and properties (see ``Hop.detail``)."""
+
+    fact_id: str
+    source: str
+    type: RelationType
+    target: str
+
+
 @dataclass(frozen=True, slots=True)
 class Expansion:
     """What :meth:`GraphStore.expand` read: ``edges[i]`` answers ``hops[i]``; ``nodes`` holds every
-    requested id that exists and both ends of every returned edge."""
+    requested id that exists and both ends of every edge of a ``detail`` hop."""
 
-    edges: tuple[tuple[Edge, ...], ...]
+    edges: tuple[tuple[Edge | EdgeRef, ...], ...]
     nodes: Mapping[str, Node] = field(default_factory=dict)
 
 
@@ -138,6 +153,17 @@ class GraphStore(Protocol):
         With ``node_properties`` the returned nodes carry only those user properties (id, label
         and name always), which keeps large texts such as eligibility criteria off the wire.
         """
+
+    def get_facts(
+        self,
+        fact_ids: Iterable[str],
+        *,
+        rel_types: Sequence[RelationType] | None = None,
+        node_properties: Sequence[str] | None = None,
+    ) -> Expansion:
+        """The edges among ``fact_ids`` that exist (``edges[0]``, in the order given) and both ends
+        of each (``nodes``, projected as in :meth:`expand`), in one read. ``rel_types``, when the
+        caller knows them, narrows the lookup."""
 
     def iter_nodes(self, label: NodeLabel | None = None) -> Iterator[Node]: ...
 
