@@ -398,17 +398,21 @@ class Neo4jGraphStore:
 
             def work(tx: Any, queries: list[Any] = queries, batch: list[Edge] = batch) -> None:
                 for query, rows in queries:
-                    written = tx.run(query, rows=rows).single(strict=True)["written"]
-                    if written != len(rows):
-                        self._explain_short_write(tx, batch)
-                        raise GraphStoreError(  # pragma: no cover - the check above always raises
-                            f"Neo4j at {self._uri} wrote {written} of {len(rows)} edges for an unknown reason"
-                        )
+                    self._write_edge_rows(tx, query, rows, batch)
                 tx.run(cypher.TOUCH_META).consume()
 
             self._run("w", work)
             n += len(batch)
         return n
+
+    def _write_edge_rows(self, tx: Any, query: str, rows: list[dict[str, Any]], batch: list[Edge]) -> None:
+        """Run an edge write; if it wrote fewer rows than given, raise what the embedded store raises."""
+        written = tx.run(query, rows=rows).single(strict=True)["written"]
+        if written != len(rows):
+            self._explain_short_write(tx, batch)
+            raise GraphStoreError(  # pragma: no cover - the check above always raises
+                f"Neo4j at {self._uri} wrote {written} of {len(rows)} edges for an unknown reason"
+            )
 
     def _explain_short_write(self, tx: Any, batch: list[Edge]) -> None:
         """Raise the error the embedded store raises for the first bad edge of ``batch``."""
@@ -547,12 +551,7 @@ class Neo4jGraphStore:
             attempts[0] += 1
             # the first attempt may have committed before its answer was lost: a retry upserts
             query = cypher.create_edges(rel) if attempts[0] == 1 else cypher.upsert_edges(rel)
-            written = tx.run(query, rows=rows).single(strict=True)["written"]
-            if written != len(rows):
-                self._explain_short_write(tx, batch)
-                raise GraphStoreError(  # pragma: no cover - the check above always raises
-                    f"Neo4j at {self._uri} wrote {written} of {len(rows)} edges for an unknown reason"
-                )
+            self._write_edge_rows(tx, query, rows, batch)
             tx.run(cypher.TOUCH_META).consume()
 
         self._run("w", work)

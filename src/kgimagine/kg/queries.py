@@ -190,34 +190,18 @@ def trial_diseases(store: GraphStore, trial_id: str) -> list[str]:
 def related_diseases(store: GraphStore, disease_ids: Iterable[str]) -> dict[str, list[Edge]]:
     """Diseases one SUBCLASS_OF/SAME_AS edge away (either direction) -> the edges."""
     ids = set(_existing(store, disease_ids))
-    out: dict[str, list[Edge]] = {}
     if not ids:
-        return out
-    for e in store.facts(sorted(ids), rel_types=list(ONTOLOGY_RELATIONS)):
-        for end, other in ((e.source, e.target), (e.target, e.source)):
-            if end in ids and other not in ids:
-                out.setdefault(other, []).append(e)
-    return out
+        return {}
+    return _related(store.facts(sorted(ids), rel_types=list(ONTOLOGY_RELATIONS)), ids)  # type: ignore[return-value]
 
 
 def ontology_links(store: GraphStore, a_ids: Iterable[str], b_ids: Iterable[str]) -> list[Edge]:
     """Edges of SUBCLASS_OF/SAME_AS paths of at most 2 hops linking any a to any b (deduplicated)."""
-    a = _existing(store, a_ids)
-    b = set(_existing(store, b_ids))
-    found: dict[str, Edge] = {}
+    a, b = set(_existing(store, a_ids)), set(_existing(store, b_ids))
     if not a or not b:
         return []
-    one = related_diseases(store, a)
-    for other, edges in one.items():
-        if other in b:
-            for e in edges:
-                found[e.fact_id] = e
-    if not found:  # two hops: a shared parent or a synonym of a parent
-        two = related_diseases(store, b)
-        for mid in sorted(set(one) & set(two)):
-            for e in one[mid] + two[mid]:
-                found[e.fact_id] = e
-    return [found[k] for k in sorted(found)]
+    edges = store.facts(sorted(a | b), rel_types=list(ONTOLOGY_RELATIONS))
+    return _ontology_links(edges, a, b)  # type: ignore[return-value]
 
 
 def drug_trials(
