@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -106,6 +107,20 @@ def replay(store: Any, calls: list[tuple[tuple, dict]]) -> list[float]:
         queries.facts_for_change(store, *args, **kwargs)
         out.append(time.perf_counter() - t0)
     return out
+
+
+PASSES = 3
+
+
+def replay_passes(store: Any, calls: list[tuple[tuple, dict]], passes: int = PASSES) -> tuple[list[float], list[list[float]]]:
+    """``passes`` full passes over the calls in order; per call the median of its passes (this
+    shared box has pauses of tens of ms that no code causes), and every pass for the record."""
+    runs = [replay(store, calls) for _ in range(passes)]
+    return [statistics.median(per_call) for per_call in zip(*runs)], runs
+
+
+def pass_p95s(runs: list[list[float]]) -> str:
+    return ", ".join(f"{pct(r, 95) * 1000:.1f}" for r in runs)
 
 
 def target_specs(store: Any, n: int) -> list[Any]:
@@ -200,14 +215,14 @@ def neo4j_measure(store: Any, calls: list, target: str, home: Path, port: int) -
             stats = neo.stats()
             if stats.edge_count == 0:
                 t0 = time.perf_counter()
-                neo.upsert_nodes(store.iter_nodes(), batch_size=10_000)
-                neo.upsert_edges(store.iter_edges(), batch_size=10_000)
+                neo.write_graph(store.iter_nodes(), store.iter_edges())
                 out["load_s"] = time.perf_counter() - t0
             out["same_version"] = neo.graph_version() == store.graph_version()
             out["uri"] = uri
-            replay(neo, calls[: min(20, len(calls))])  # warm the page cache / query plans
-            out["cold_note"] = "20 warm-up calls not counted"
-            out["seconds"] = replay(neo, calls)
+            # a long-running server is the normal case: the first pass over the calls (a freshly
+            # started JVM: query planning, JIT, page cache) is reported separately, the second measured
+            out["first_pass"] = replay(neo, calls)
+            out["seconds"], out["runs"] = replay_passes(neo, calls)
         finally:
             neo.close()
     finally:
@@ -269,31 +284,39 @@ def main() -> None:
     stat2 = run_predictions(store, StatisticalOperator(store), specs, k=2, index=index)
     calls = stat5["calls"]
     insitu = stat5["fact_s"]
-    warm = replay(store, calls)
+    warm, warm_runs = replay_passes(store, calls)
 
     say("## Fact retrieval per step (`kg.queries.facts_for_change`)")
     say()
     say("| store | calls | p50 ms | p95 ms | max ms | target |")
     say("|---|---:|---:|---:|---:|---|")
     say(f"| embedded, inside the runs | {len(insitu)} | {ms(pct(insitu, 50))} | {ms(pct(insitu, 95))} | {ms(max(insitu))} | <= 5 ms |")
-    say(f"| embedded, replayed | {len(warm)} | {ms(pct(warm, 50))} | {ms(pct(warm, 95))} | {ms(max(warm))} | <= 5 ms |")
+    say(f"| embedded, replayed ({PASSES} passes, per-call median) | {len(warm)} | {ms(pct(warm, 50))} | {ms(pct(warm, 95))} | {ms(max(warm))} | <= 5 ms |")
     neo_note = ""
     if args.neo4j != "none":
         try:
             neo = neo4j_measure(store, calls, args.neo4j, args.neo4j_home, args.neo4j_port)
             ns = neo["seconds"]
-            say(f"| Neo4j 5.26 ({neo['uri']}), replayed | {len(ns)} | {ms(pct(ns, 50))} | {ms(pct(ns, 95))} | {ms(max(ns))} | <= 25 ms |")
+            fp = neo["first_pass"]
+            say(f"| Neo4j 5.26 ({neo['uri']}), first pass after start and load | {len(fp)} | {ms(pct(fp, 50))} | {ms(pct(fp, 95))} | {ms(max(fp))} | (not the target) |")
+            say(f"| Neo4j 5.26 ({neo['uri']}), replayed ({PASSES} more passes, per-call median) | {len(ns)} | {ms(pct(ns, 50))} | {ms(pct(ns, 95))} | {ms(max(ns))} | <= 25 ms |")
+            neo_by: dict[str, list[float]] = {}
+            for (fargs, _), sec in zip(calls, ns):
+                neo_by.setdefault(str(getattr(fargs[0], "value", fargs[0])), []).append(sec)
             neo_note = (f"Neo4j: same graph_version as the embedded store: {neo['same_version']}; "
                         + (f"started in {neo['start_s']:.0f} s; " if "start_s" in neo else "")
-                        + (f"loaded from the embedded graph in {neo['load_s']:.0f} s (batched MERGE); " if "load_s" in neo else "")
-                        + neo["cold_note"] + ".")
+                        + (f"loaded from the embedded graph in {neo['load_s']:.0f} s (write_graph); " if "load_s" in neo else "")
+                        + "the first pass over the calls warms the freshly started server (query plans, JIT, page "
+                        f"cache) and is not the figure; p95 of each measured pass: {pass_p95s(neo['runs'])} ms; "
+                        "by factor, per-call medians (ms): " + "; ".join(
+                            f"{f} n={len(v)} p50 {ms(pct(v, 50))} p95 {ms(pct(v, 95))}" for f, v in sorted(neo_by.items())) + ".")
         except (SystemExit, KgimagineError, OSError) as exc:
             neo_note = f"Neo4j not measured: {(str(exc).splitlines() or [type(exc).__name__])[0]}"
     say()
     by_factor: dict[str, list[float]] = {}
     for (fargs, _), sec in zip(calls, warm):
         by_factor.setdefault(str(getattr(fargs[0], "value", fargs[0])), []).append(sec)
-    say("Embedded, replayed, by factor (ms): " + "; ".join(
+    say(f"Embedded, p95 of each pass: {pass_p95s(warm_runs)} ms; by factor, per-call medians (ms): " + "; ".join(
         f"{f} n={len(v)} p50 {ms(pct(v, 50))} p95 {ms(pct(v, 95))}" for f, v in sorted(by_factor.items())) + ".")
     say()
     if neo_note:
@@ -348,16 +371,16 @@ def main() -> None:
     say("| operator | trials | steps | supported | s/trial p50 | trials/min | time outside the operator |")
     say("|---|---:|---:|---:|---:|---:|---:|")
     say(f"| local (SmolLM2, constrained) | {len(local_specs)} | {loc['steps']} | {loc['supported']} | "
-        f"{pct(loc['walls'], 50):.1f} | {loc['trials_per_min']:.2f} | {100 * outside / loc['total']:.1f} % "
+        f"{pct(loc['walls'], 50):.1f} | {loc['trials_per_min']:.2f} | {100 * outside / max(loc['total'], 1e-9):.1f} % "
         f"({outside:.2f} s of {loc['total']:.1f} s) |")
     say(f"| statistical, same trials | {len(local_specs)} | {stat_same['steps']} | {stat_same['supported']} | "
         f"{pct(stat_same['walls'], 50):.3f} | {stat_same['trials_per_min']:.0f} | "
-        f"{100 * (stat_same['total'] - stat_same['operator_s']) / stat_same['total']:.0f} % |")
+        f"{100 * (stat_same['total'] - stat_same['operator_s']) / max(stat_same['total'], 1e-9):.0f} % |")
     say()
     node = {k: round(v, 2) for k, v in sorted(loc["node_seconds"].items(), key=lambda kv: -kv[1])}
     say(f"Per-node seconds in the local run (from `Prediction.timings`): {node}.")
     say("Overhead target (graph + state machine <= 10 % of step time with the local model): "
-        + ("met." if outside / loc["total"] <= 0.10 else "NOT met."))
+        + ("met." if outside / max(loc["total"], 1e-9) <= 0.10 else "NOT met."))
     say()
     say(f"Load average at the end: {os.getloadavg()[0]:.1f}.")
 
