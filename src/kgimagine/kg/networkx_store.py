@@ -126,8 +126,7 @@ class NetworkXGraphStore:
                 f"{path} is not a kgimagine embedded graph of format v{FORMAT_VERSION} (found {manifest.get('format')!r} "
                 f"v{manifest.get('format_version')}); rebuild it with `kgimagine kg build`"
             )
-        nodes, edges, out_adj, in_adj = self._nodes, self._edges, self._out, self._in
-        node_counts, edge_counts = self._node_counts, self._edge_counts
+        nodes, edges, node_counts = self._nodes, self._edges, self._node_counts
         loads = orjson.loads
         try:
             with open(path / manifest["nodes_file"], "rb") as fh:
@@ -140,24 +139,7 @@ class NetworkXGraphStore:
                     f, src, rel, tgt, key, prov, props = loads(line)
                     edge = trusted_edge(f, src, rel, tgt, key, prov, props)
                     edges[f] = edge
-                    r = edge.type
-                    adj = out_adj.get(src)
-                    if adj is None:
-                        adj = out_adj[src] = {}
-                    lst = adj.get(r)
-                    if lst is None:
-                        adj[r] = [f]
-                    else:
-                        lst.append(f)
-                    adj = in_adj.get(tgt)
-                    if adj is None:
-                        adj = in_adj[tgt] = {}
-                    lst = adj.get(r)
-                    if lst is None:
-                        adj[r] = [f]
-                    else:
-                        lst.append(f)
-                    edge_counts[rel] += 1
+                    self._index(f, src, edge.type, tgt)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise GraphStoreError(f"embedded graph in {path} is unreadable ({exc}); rebuild it") from exc
         if len(nodes) != manifest["nodes"] or len(edges) != manifest["edges"]:
@@ -255,8 +237,7 @@ class NetworkXGraphStore:
         return n
 
     def upsert_edges(self, edges: Iterable[Edge], *, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
-        nodes, table, out_adj, in_adj = self._nodes, self._edges, self._out, self._in
-        counts = self._edge_counts
+        nodes, table = self._nodes, self._edges
         n = 0
         try:
             for edge in edges:
@@ -275,29 +256,19 @@ class NetworkXGraphStore:
                     check_endpoints(rel, s_node.label, t_node.label)
                 fid = edge.fact_id
                 if fid not in table:  # a fact id fixes the endpoints and type: index it once
-                    adj = out_adj.get(src)
-                    if adj is None:
-                        adj = out_adj[src] = {}
-                    lst = adj.get(rel)
-                    if lst is None:
-                        adj[rel] = [fid]
-                    else:
-                        lst.append(fid)
-                    adj = in_adj.get(tgt)
-                    if adj is None:
-                        adj = in_adj[tgt] = {}
-                    lst = adj.get(rel)
-                    if lst is None:
-                        adj[rel] = [fid]
-                    else:
-                        lst.append(fid)
-                    counts[rel.value] += 1
+                    self._index(fid, src, rel, tgt)
                 table[fid] = edge
                 n += 1
         finally:  # edges written before an error stay written
             if n:
                 self._touch()
         return n
+
+    def _index(self, fact_id: str, source: str, rel: RelationType, target: str) -> None:
+        """Add a new fact to the typed adjacency index (both directions) and the counts."""
+        for adj, node_id in ((self._out, source), (self._in, target)):
+            adj.setdefault(node_id, {}).setdefault(rel, []).append(fact_id)
+        self._edge_counts[rel.value] += 1
 
     def write_graph(
         self, nodes: Iterable[Node], edges: Iterable[Edge], *, batch_size: int = DEFAULT_BATCH_SIZE

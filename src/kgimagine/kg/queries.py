@@ -134,13 +134,6 @@ def describe_edge(edge: Edge, nodes: Mapping[str, Node], *, hide_outcomes: Itera
     return f"{s} {edge.type.value} {t} ({p.source} {_short_version(p.source_version)}, {p.licence})"
 
 
-def build_facts(store: GraphStore, edges: Sequence[Edge], *, hide_outcomes: Iterable[str] = ()) -> list[Fact]:
-    hide = frozenset(hide_outcomes)
-    ids = {e.source for e in edges} | {e.target for e in edges}
-    nodes = store.get_nodes(sorted(ids))
-    return [Fact(e.fact_id, describe_edge(e, nodes, hide_outcomes=hide), e) for e in edges]
-
-
 # -- small typed lookups ------------------------------------------------------------------------
 
 
@@ -157,24 +150,10 @@ def out_edges(store: GraphStore, node_ids: Iterable[str], rels: Sequence[Relatio
     return [e for e in store.facts(sorted(ids), rel_types=list(rels)) if e.source in ids]
 
 
-def in_edges(store: GraphStore, node_ids: Iterable[str], rels: Sequence[RelationType]) -> list[Edge]:
-    ids = set(_existing(store, node_ids))
-    if not ids:
-        return []
-    return [e for e in store.facts(sorted(ids), rel_types=list(rels)) if e.target in ids]
-
-
 def drug_targets(store: GraphStore, drug_ids: Iterable[str]) -> dict[str, list[Edge]]:
     """Gene id -> TARGETS edges from ``drug_ids`` to it."""
     out: dict[str, list[Edge]] = {}
     for e in out_edges(store, drug_ids, (R.TARGETS,)):
-        out.setdefault(e.target, []).append(e)
-    return out
-
-
-def disease_genes(store: GraphStore, disease_ids: Iterable[str]) -> dict[str, list[Edge]]:
-    out: dict[str, list[Edge]] = {}
-    for e in out_edges(store, disease_ids, (R.ASSOCIATED_WITH,)):
         out.setdefault(e.target, []).append(e)
     return out
 
@@ -195,29 +174,6 @@ def related_diseases(store: GraphStore, disease_ids: Iterable[str]) -> dict[str,
     return _related(store.facts(sorted(ids), rel_types=list(ONTOLOGY_RELATIONS)), ids)  # type: ignore[return-value]
 
 
-def ontology_links(store: GraphStore, a_ids: Iterable[str], b_ids: Iterable[str]) -> list[Edge]:
-    """Edges of SUBCLASS_OF/SAME_AS paths of at most 2 hops linking any a to any b (deduplicated)."""
-    a, b = set(_existing(store, a_ids)), set(_existing(store, b_ids))
-    if not a or not b:
-        return []
-    edges = store.facts(sorted(a | b), rel_types=list(ONTOLOGY_RELATIONS))
-    return _ontology_links(edges, a, b)  # type: ignore[return-value]
-
-
-def drug_trials(
-    store: GraphStore, drug_ids: Iterable[str], *, hide_outcomes: Iterable[str] = ()
-) -> list[tuple[Edge, Node, int | None]]:
-    """TESTS edges into ``drug_ids`` with the trial node and its known outcome (None if unlabelled
-    or hidden), labelled trials first, then by fact id."""
-    hide = frozenset(hide_outcomes)
-    edges = in_edges(store, drug_ids, (R.TESTS,))
-    nodes = store.get_nodes(sorted({e.source for e in edges}))
-    rows = [(e, nodes[e.source], trial_outcome(nodes.get(e.source), hide)) for e in edges if e.source in nodes]
-    rows = [r for r in rows if r[1].id not in hide]
-    rows.sort(key=lambda r: (r[2] is None, r[0].fact_id))
-    return rows
-
-
 def prior_success(rows: Sequence[tuple[Edge, Node, int | None]], *, prior: float = 0.5, strength: float = 2.0) -> tuple[float, int, list[str]]:
     """Smoothed success rate over the labelled trials in ``rows``: (rate, n, fact ids)."""
     labelled = {}
@@ -228,10 +184,6 @@ def prior_success(rows: Sequence[tuple[Edge, Node, int | None]], *, prior: float
     wins = sum(y for y, _ in labelled.values())
     rate = (wins + prior * strength) / (n + strength)
     return rate, n, sorted(fid for _, fid in labelled.values())
-
-
-def side_effects(store: GraphStore, drug_ids: Iterable[str]) -> list[Edge]:
-    return out_edges(store, drug_ids, (R.CAUSES,))
 
 
 # -- facts for one change -------------------------------------------------------------------------
@@ -258,7 +210,9 @@ def _by_end(edges: Iterable[AnyEdge], ids: set[str], *, at_source: bool) -> dict
 def _trial_rows(
     tests: Iterable[Edge], drug_ids: set[str], nodes: Mapping[str, Node], hide: frozenset[str]
 ) -> list[tuple[Edge, Node, int | None]]:
-    """``drug_trials`` over already-read TESTS edges."""
+    """TESTS edges into ``drug_ids`` (among already-read ``tests``) with the trial node and its known
+    outcome (None if unlabelled or hidden); hidden trials left out; labelled trials first, then by
+    fact id."""
     rows = [
         (e, nodes[e.source], trial_outcome(nodes.get(e.source), hide))
         for e in tests
@@ -305,9 +259,11 @@ def facts_for_change(
     in tiers, most informative first (shared mechanism, indications, labelled trial outcomes, then
     the rest); inside a tier by fact id. At most ``budget`` facts; each fact id once.
 
-    Every read is a typed hop from the given ids, so the retrieval is one ``store.expand`` call
-    (one round trip on Neo4j; two for a disease swap whose drugs have labelled trials) that
-    fetches only the node properties the fact texts show.
+    Every read is a typed hop from the given ids: one ``store.expand`` call (one round trip on
+    Neo4j) reads large edge sets as ids only, then one ``store.get_facts`` fetches the chosen
+    facts that were read that way; a disease swap whose drugs have labelled trials reads those
+    trials' STUDIES edges in between, unless the higher tiers already fill the budget. Only the
+    node properties the fact texts show are fetched.
     """
     factor = Factor(factor)
     hide = frozenset(hide_outcomes)
@@ -413,7 +369,8 @@ def facts_for_change(
 
 
 def _ontology_links(ontology: Sequence[AnyEdge], a: set[str], b: set[str]) -> list[AnyEdge]:
-    """``ontology_links`` over already-read SUBCLASS_OF/SAME_AS edges of ``a`` and ``b``."""
+    """Edges of SUBCLASS_OF/SAME_AS paths of at most 2 hops linking any of ``a`` to any of ``b``
+    (deduplicated, by fact id), from already-read ontology edges at ``a`` and ``b``."""
     if not a or not b:
         return []
     one = _related(ontology, a)

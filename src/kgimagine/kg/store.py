@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
 
 from kgimagine.errors import GraphStoreError
-from kgimagine.kg.model import Edge, GraphStats, Neighbour, Node
+from kgimagine.kg.model import Edge, GraphStats, Neighbour, Node, trusted_node
 from kgimagine.kg.schema import check_relation
 from kgimagine.types import Direction, NodeLabel, RelationType
 
@@ -75,8 +75,6 @@ def project_node(node: Node, keep: frozenset[str] | None) -> Node:
     """``node`` with only the user properties in ``keep`` (all when ``keep`` is None)."""
     if keep is None:
         return node
-    from kgimagine.kg.model import trusted_node
-
     props = {k: v for k, v in node.properties.items() if k in keep}
     return trusted_node(node.id, node.label.value, node.name, props)
 
