@@ -1,0 +1,102 @@
+"""Fixed-seed sampler for the trial->disease / trial->drug gold set (stdlib only).
+
+Usage: python tests/data/gold/sample.py /work/shared/data [--seed 20261129] > sample.tsv
+
+Writes one TSV row per listed name: kind (disease|drug), nctid, file, phase, listed_name.
+Every listed disease and drug of a sampled trial is included, so a gold trial is complete.
+Selection (deterministic for a seed):
+  1. the five hard cases named in issue 10;
+  2. up to 3 trials from every (file, phase) stratum, so combined and early phases appear;
+  3. up to 8 trials each whose drug list has a combination string, a development code,
+     or a placebo/vehicle/standard-of-care entry;
+  4. random trials from all files until >= 330 disease rows, >= 330 drug rows and >= 160 trials.
+Trials listing more than 6 diseases or 6 drugs are skipped in steps 2-4 (one phase-I trial
+lists 80 diseases); the hard cases are always kept.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import random
+import re
+import sys
+from pathlib import Path
+
+HARD = ("NCT00232479", "NCT00096005", "NCT00477542", "NCT00151775", "NCT00610792")
+FILES = ("phase_I_train.csv", "phase_I_valid.csv", "phase_II_valid.csv", "phase_III_valid.csv")
+COMBO = re.compile(r",| and |\+|/| plus | with ", re.I)
+CODE = re.compile(r"\b[a-z]{1,5}[- ]?\d{3,}\b", re.I)
+COMPARATOR = re.compile(r"placebo|vehicle|sham|standard of care|standard care|best supportive", re.I)
+MAX_NAMES = 6
+
+
+def load(data_dir: Path) -> list[dict]:
+    csv.field_size_limit(sys.maxsize)
+    trials = []
+    for name in FILES:
+        with open(data_dir / "top" / name, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                trials.append({
+                    "nctid": row["nctid"], "file": name, "phase": row["phase"],
+                    "diseases": ast.literal_eval(row["diseases"]),
+                    "drugs": ast.literal_eval(row["drugs"]),
+                })
+    return trials
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("--seed", type=int, default=20261129)
+    args = ap.parse_args(argv)
+    rng = random.Random(args.seed)
+    trials = load(args.data_dir)
+    by_id = {(t["file"], t["nctid"]): t for t in trials}
+    chosen: list[tuple[str, str]] = []
+
+    def take(t: dict) -> None:
+        key = (t["file"], t["nctid"])
+        if key not in chosen:
+            chosen.append(key)
+
+    for t in trials:
+        if t["nctid"] in HARD:
+            take(t)
+    small = [t for t in trials if len(t["diseases"]) <= MAX_NAMES and len(t["drugs"]) <= MAX_NAMES]
+    strata: dict[tuple[str, str], list[dict]] = {}
+    for t in small:
+        strata.setdefault((t["file"], t["phase"]), []).append(t)
+    for key in sorted(strata):
+        pool = strata[key][:]
+        rng.shuffle(pool)
+        for t in pool[:3]:
+            take(t)
+    for pattern in (COMBO, CODE, COMPARATOR):
+        pool = [t for t in small if any(pattern.search(d) for d in t["drugs"])]
+        rng.shuffle(pool)
+        for t in pool[:8]:
+            take(t)
+    pool = small[:]
+    rng.shuffle(pool)
+
+    def counts() -> tuple[int, int]:
+        return (sum(len(by_id[k]["diseases"]) for k in chosen), sum(len(by_id[k]["drugs"]) for k in chosen))
+
+    for t in pool:
+        n_dis, n_drug = counts()
+        if n_dis >= 330 and n_drug >= 330 and len(chosen) >= 160:
+            break
+        take(t)
+    out = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
+    out.writerow(["kind", "nctid", "file", "phase", "listed_name"])
+    for key in chosen:
+        t = by_id[key]
+        for kind, names in (("disease", t["diseases"]), ("drug", t["drugs"])):
+            for name in names:
+                out.writerow([kind, t["nctid"], t["file"], t["phase"], name])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
