@@ -6,6 +6,9 @@ import math
 from typing import Sequence
 
 EPS = 1e-4
+#: Bounds of every chain end before aggregation: one "0" or "1" answer would otherwise weigh
+#: +-9 logits in the mean and dominate every other anchor.
+P_MIN, P_MAX = 0.02, 0.98
 
 
 def logit(p: float) -> float:
@@ -28,7 +31,8 @@ def aggregate_chains(p_ends: Sequence[float], similarities: Sequence[float], *, 
         raise ValueError("one similarity per chain")
     weights = [max(float(s), floor) for s in similarities]
     total = sum(weights)
-    return sigmoid(sum(w * logit(p) for w, p in zip(weights, p_ends)) / total)
+    bounded = [min(max(float(p), P_MIN), P_MAX) for p in p_ends]
+    return sigmoid(sum(w * logit(p) for w, p in zip(weights, bounded)) / total)
 
 
 AGGREGATE_METHOD = "similarity-weighted logit mean"

@@ -19,6 +19,7 @@ from kgimagine.reasoning.spec import Chain, Prediction, TrialSpec, grounding_rat
 from kgimagine.reasoning.state import ReasoningConfig, ReasoningState
 from kgimagine.reasoning.verifier import verify_answer
 from kgimagine.traces import FactRef, StepInput, StepRecord
+from kgimagine.trials.evidence import TrialDescription
 
 NO_SUPPORT = "no graph support"
 
@@ -35,6 +36,14 @@ def _timed(name: str, fn: Callable[[ReasoningState], dict[str, Any]]) -> Callabl
 
 def fact_ref(fact: queries.Fact) -> FactRef:
     return FactRef(fact_id=fact.fact_id, text=fact.text, source=fact.source, licence=fact.licence)
+
+
+def description_of(spec: TrialSpec) -> TrialDescription:
+    """What the trial's description says, for operators that score whole trials (no outcome field)."""
+    return TrialDescription(
+        key=spec.key(), drugs=tuple(spec.drugs), diseases=tuple(spec.diseases), icd10=tuple(spec.icd10),
+        phase=spec.phase or "", criteria=spec.criteria, title=spec.title,
+    )
 
 
 class ReasoningNodes:
@@ -87,29 +96,50 @@ class ReasoningNodes:
                 flags.append(f"unresolved drugs: {', '.join(target.unresolved_drugs)}")
             if target.unresolved_diseases:
                 flags.append(f"unresolved diseases: {', '.join(target.unresolved_diseases)}")
+        base_rate = self.index.base_rate(target.phase)
+        prepare = getattr(self.operator, "prepare_target", None)
+        if prepare is not None:  # operators that score the whole trial (learned): its estimate is the fallback
+            prepare(spec.key(), description_of(spec))
+            base_rate = self.operator.target_probability(spec.key())  # type: ignore[attr-defined]
         return {
             "target": target.model_dump(mode="json"),
             "flags": flags,
-            "base_rate": self.index.base_rate(target.phase),
+            "base_rate": base_rate,
             "anchors": [],
             "anchor_index": 0,
         }
 
     def retrieve_anchors(self, state: ReasoningState) -> dict[str, Any]:
         target = ResolvedTarget.model_validate(state["target"])
-        anchors = self.index.retrieve(target, k=self.config.k, smoothing=self.config.smoothing)
-        flags = [] if anchors else [f"{NO_SUPPORT}: no labelled trial in the graph is similar to the target"]
+        spec = TrialSpec.model_validate(state["spec"])
+        own = [f"clinicaltrials:{spec.nct_id}"] if spec.nct_id else []
+        anchors = self.index.retrieve(target, k=self.config.k, smoothing=self.config.smoothing, exclude=own)
+        start = getattr(self.operator, "anchor_start", None)
+        if start is not None:  # the operator's calibrated start (estimate + shrunk residual)
+            anchors = [a.model_copy(update={"p_start": p}) if (p := start(a.trial_id)) is not None else a
+                       for a in anchors]
+        flags = [] if anchors else [
+            f"{NO_SUPPORT}: no labelled trial in the graph is similar to the target; "
+            f"probability = {'the model estimate' if start is not None else 'the phase base rate'}"
+        ]
         return {"anchors": [a.model_dump(mode="json") for a in anchors], "anchor_index": 0, "flags": flags}
 
     def plan(self, state: ReasoningState) -> dict[str, Any]:
         anchor = Anchor.model_validate(state["anchors"][state["anchor_index"]])
         target = ResolvedTarget.model_validate(state["target"])
         spec = TrialSpec.model_validate(state["spec"])
-        steps = build_plan(anchor, target, target_criteria=spec.criteria)
+        steps = build_plan(anchor, target, target_criteria=spec.criteria,
+                           complete=bool(getattr(self.operator, "complete_plan", False)))
+        p_start = anchor.p_start
+        start = getattr(self.operator, "anchor_start", None)
+        if start is not None:  # factors that are not steps start at the target's value
+            got = start(anchor.trial_id, spec.key(), [s.factor for s in steps])
+            p_start = got if got is not None else p_start
         return {
             "plan": [s.model_dump(mode="json") for s in steps],
             "step_index": 0,
-            "p_current": anchor.p_start,
+            "p_start": p_start,
+            "p_current": p_start,
             "attempts": 0,
             "feedback": None,
         }
@@ -144,6 +174,8 @@ class ReasoningNodes:
             facts=[FactRef.model_validate(f) for f in state["facts"]],
             anchor_summary=anchor.summary(),
             target_summary=target.summary(),
+            anchor_id=anchor.trial_id,
+            target_key=TrialSpec.model_validate(state["spec"]).key(),
         )
 
     def imagine(self, state: ReasoningState) -> dict[str, Any]:
@@ -199,7 +231,7 @@ class ReasoningNodes:
             anchor_id=anchor.trial_id,
             anchor_label=anchor.label,
             similarity=anchor.similarity,
-            p_start=anchor.p_start,
+            p_start=float(state.get("p_start", anchor.p_start)),
             p_end=float(state.get("p_current", anchor.p_start)),
             context=state.get("context", ""),
         )
@@ -219,7 +251,8 @@ class ReasoningNodes:
             method = AGGREGATE_METHOD
         else:
             p = float(state.get("base_rate", 0.5))
-            method = "phase base rate (no anchor chains)"
+            method = ("model estimate (no anchor chains)" if hasattr(self.operator, "prepare_target")
+                      else "phase base rate (no anchor chains)")
         rate = grounding_rate(all_steps)
         pred = Prediction(
             key=spec.key(),

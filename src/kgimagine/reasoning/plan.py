@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from kgimagine.kg.queries import phase_number
 from kgimagine.reasoning.retrieval import Anchor, ResolvedTarget
+from kgimagine.trials.evidence import phase_flags
 from kgimagine.types import FACTOR_ORDER, Factor
 
 
@@ -42,22 +43,30 @@ def _snippet(text: str, n: int = 160) -> str:
     return t if len(t) <= n else t[: n - 1] + "…"
 
 
-def build_plan(anchor: Anchor, target: ResolvedTarget, *, target_criteria: str = "") -> list[PlanStep]:
+def build_plan(
+    anchor: Anchor, target: ResolvedTarget, *, target_criteria: str = "", complete: bool = False
+) -> list[PlanStep]:
     """The ordered steps from ``anchor`` to ``target`` (empty when nothing differs that we can see).
 
-    A factor unknown on either side (no resolved drug, no criteria, no phase) is not a step: we
-    cannot tell that it differs, and the graph has nothing to say about it."""
+    By default a factor unknown on either side (no resolved drug, no criteria, no phase) is not a
+    step: we cannot tell that it differs, and the graph has nothing to say about it. With
+    ``complete`` (operators that score every trial, e.g. the learned operator) a factor known on one
+    side only is a step too ("(none)" on the other side), so the chain is a complete path."""
     steps: dict[Factor, PlanStep] = {}
     a_trial = [anchor.trial_id]
     t_trial = [target.trial_id] if target.trial_id else []
-    if target.disease_ids and anchor.disease_ids and set(anchor.disease_ids) != set(target.disease_ids):
+
+    def known(a: object, t: object) -> bool:
+        return bool(a or t) if complete else bool(a and t)
+
+    if known(target.disease_ids, anchor.disease_ids) and set(anchor.disease_ids) != set(target.disease_ids):
         steps[Factor.DISEASE] = PlanStep(
             factor=Factor.DISEASE,
             anchor_ids=anchor.disease_ids, target_ids=target.disease_ids, context_ids=anchor.drug_ids,
             anchor_value=_labelled(anchor.disease_names, anchor.disease_ids),
             target_value=_labelled(target.disease_names, target.disease_ids),
         )
-    if target.drug_ids and anchor.drug_ids and set(anchor.drug_ids) != set(target.drug_ids):
+    if known(target.drug_ids, anchor.drug_ids) and set(anchor.drug_ids) != set(target.drug_ids):
         steps[Factor.DRUG] = PlanStep(
             factor=Factor.DRUG,
             anchor_ids=anchor.drug_ids, target_ids=target.drug_ids,
@@ -66,14 +75,16 @@ def build_plan(anchor: Anchor, target: ResolvedTarget, *, target_criteria: str =
             target_value=_labelled(target.drug_names, target.drug_ids),
         )
     context = (target.drug_ids or anchor.drug_ids) + (target.disease_ids or anchor.disease_ids)
-    if target_criteria.strip() and anchor.criteria.strip() and _norm_text(target_criteria) != _norm_text(anchor.criteria):
+    if known(target_criteria.strip(), anchor.criteria.strip()) and _norm_text(target_criteria) != _norm_text(anchor.criteria):
         steps[Factor.POPULATION] = PlanStep(
             factor=Factor.POPULATION, anchor_ids=a_trial, target_ids=t_trial, context_ids=context,
             anchor_value=f"eligibility of {anchor.trial_id}: {_snippet(anchor.criteria)}",
             target_value=f"eligibility of {target.trial_id or 'the new trial'}: {_snippet(target_criteria)}",
         )
     pa, pt = phase_number(anchor.phase), phase_number(target.phase)
-    if pa is not None and pt is not None and pa != pt:
+    if (complete and phase_flags(anchor.phase or "") != phase_flags(target.phase or "")) or (
+        pa is not None and pt is not None and pa != pt
+    ):
         steps[Factor.PHASE] = PlanStep(
             factor=Factor.PHASE, anchor_ids=a_trial, target_ids=t_trial, context_ids=context,
             anchor_value=f"{anchor.phase} [{anchor.trial_id}]",

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import logit, sigmoid
 from kgimagine.reasoning.batch import run_resumable
-from kgimagine.reasoning.embedding import Embedder
+from kgimagine.reasoning.embedding import CachedEmbedder, Embedder, trial_text
 from kgimagine.reasoning.operators.base import Operator
 from kgimagine.reasoning.retrieval import AnchorIndex, TargetResolver
 from kgimagine.reasoning.spec import ArmQuestion, Comparison, Prediction, QArm, TrialSpec, grounding_rate
@@ -44,6 +44,8 @@ class Predictor:
         self.store = store
         self.operator = operator
         self.config = ReasoningConfig(k=k, max_reasks=max_reasks, threshold=threshold, fact_budget=fact_budget)
+        if embedder is not None and not isinstance(embedder, CachedEmbedder):
+            embedder = CachedEmbedder(embedder)
         self._embedder = embedder
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._index = index
@@ -167,7 +169,24 @@ class Predictor:
         self, items: Iterable[TrialSpec | ArmQuestion], *, checkpoint_path: str | Path | None = None
     ) -> Iterator[Prediction]:
         """Predictions in input order. With ``checkpoint_path`` (JSONL) a rerun skips finished items."""
-        return run_resumable(items, lambda it: it.key(), self.predict, checkpoint_path)
+        return run_resumable(self._primed(items), lambda it: it.key(), self.predict, checkpoint_path)
+
+    def _primed(self, items: Iterable[TrialSpec | ArmQuestion], chunk: int = 64) -> Iterator[TrialSpec | ArmQuestion]:
+        """Yield ``items``, encoding the target texts of each chunk in one batch first."""
+        buf: list[TrialSpec | ArmQuestion] = []
+
+        def flush() -> Iterator[TrialSpec | ArmQuestion]:
+            if isinstance(self._embedder, CachedEmbedder):
+                texts = [trial_text(it.title, it.criteria) for it in buf if isinstance(it, TrialSpec)]
+                self._embedder.prime([t for t in texts if t])
+            yield from buf
+            buf.clear()
+
+        for it in items:
+            buf.append(it)
+            if len(buf) >= chunk:
+                yield from flush()
+        yield from flush()
 
     def to_chain_records(self, prediction: Prediction, **kw: Any) -> list[ChainRecord]:
         return to_chain_records(prediction, **kw)

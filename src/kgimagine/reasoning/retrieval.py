@@ -172,6 +172,15 @@ class AnchorIndex:
     overall_rate: float = 0.5
     _targets: dict[str, frozenset[str]] = field(default_factory=dict)
     _related: dict[str, frozenset[str]] = field(default_factory=dict)
+    excluded: frozenset[str] = frozenset()  # trial ids never offered as anchors (e.g. evaluated folds)
+
+    def without(self, trial_ids: Iterable[str]) -> "AnchorIndex":
+        """A view of this index that never offers ``trial_ids`` as anchors (shares the embeddings)."""
+        from dataclasses import replace
+
+        excluded = self.excluded | frozenset(trial_ids)
+        rates, overall = _base_rates(t for t in self.trials.values() if t.trial_id not in excluded)
+        return replace(self, excluded=excluded, base_rates=rates, overall_rate=overall)
 
     @classmethod
     def build(
@@ -192,11 +201,7 @@ class AnchorIndex:
                 n.id, label, n.properties.get("phase"), str(n.properties.get("criteria") or ""), title,
                 frozenset(drugs[n.id]), frozenset(diseases[n.id]),
             )
-        by_phase: dict[str, list[int]] = {}
-        for t in trials.values():
-            by_phase.setdefault(_phase_key(t.phase), []).append(t.label)
-        overall = (sum(t.label for t in trials.values()) + 1) / (len(trials) + 2)
-        rates = {k: (sum(v) + 2 * overall) / (len(v) + 2) for k, v in by_phase.items()}
+        rates, overall = _base_rates(trials.values())
         emb = None
         if embedder is not None and trials:
             ordered = sorted(trials)
@@ -205,6 +210,13 @@ class AnchorIndex:
                 embedder, ordered, texts, graph_version=store.graph_version(), cache_dir=cache_dir
             )
         return cls(store, trials, emb, embedder, rates, overall)
+
+    def vector_of(self, trial_id: str) -> Any:
+        """The cached text embedding of a labelled trial (None without embeddings)."""
+        if self.embeddings is None:
+            return None
+        row = self.embeddings._row.get(trial_id)
+        return None if row is None else self.embeddings.matrix[row]
 
     def base_rate(self, phase: str | None) -> float:
         """Smoothed share of labelled successes in ``phase`` (the overall rate if unseen)."""
@@ -237,12 +249,18 @@ class AnchorIndex:
                 best = 0.25
         return best
 
-    def retrieve(self, target: ResolvedTarget, *, k: int = 5, smoothing: float = 0.7) -> list[Anchor]:
-        """The ``k`` most similar labelled trials (never the target), best first, ties by id."""
+    def retrieve(
+        self, target: ResolvedTarget, *, k: int = 5, smoothing: float = 0.7, exclude: Iterable[str] = (),
+        query_vector: Any = None,
+    ) -> list[Anchor]:
+        """The ``k`` most similar labelled trials (never the target nor ``exclude``), best first, ties by id."""
+        skip = self.excluded | frozenset(exclude)
         t_drugs, t_dis = frozenset(target.drug_ids), frozenset(target.disease_ids)
         t_targets = self._drug_targets(t_drugs)
         sims: dict[str, float] = {}
-        if self.embeddings is not None and self.embedder is not None and target.text:
+        if self.embeddings is not None and query_vector is not None:
+            sims = self.embeddings.similarities(query_vector)
+        elif self.embeddings is not None and self.embedder is not None and target.text:
             sims = self.embeddings.similarities(self.embedder.encode([target.text])[0])
         w = dict(WEIGHTS)
         if not sims:
@@ -252,7 +270,7 @@ class AnchorIndex:
         scored: list[tuple[float, str, dict[str, float]]] = []
         t_phase = _phase_key(target.phase)
         for tid, info in self.trials.items():
-            if tid == target.trial_id:
+            if tid == target.trial_id or tid in skip:
                 continue
             parts = {
                 "drugs": _jac(t_drugs, info.drugs),
@@ -284,6 +302,16 @@ class AnchorIndex:
                 )
             )
         return out
+
+
+def _base_rates(trials: Iterable[_TrialInfo]) -> tuple[dict[str, float], float]:
+    """Smoothed success rate per phase and overall."""
+    trials = list(trials)
+    by_phase: dict[str, list[int]] = {}
+    for t in trials:
+        by_phase.setdefault(_phase_key(t.phase), []).append(t.label)
+    overall = (sum(t.label for t in trials) + 1) / (len(trials) + 2)
+    return {k: (sum(v) + 2 * overall) / (len(v) + 2) for k, v in by_phase.items()}, overall
 
 
 def _jac(a: frozenset[str], b: frozenset[str]) -> float:

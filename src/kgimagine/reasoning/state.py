@@ -42,6 +42,7 @@ class ReasoningState(TypedDict, total=False):
     anchor_index: int
     plan: list[dict[str, Any]]  # PlanStep
     step_index: int
+    p_start: float  # the current chain's start (the operator's, or the anchor's smoothed label)
     p_current: float
     facts: list[dict[str, Any]]  # FactRef of the current step
     raw_answer: str

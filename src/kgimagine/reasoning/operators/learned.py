@@ -1,0 +1,519 @@
+"""``LearnedOperator``: a fitted, factor-decomposed step operator (the default once fitted).
+
+The model scores a trial as an additive sum in logit space, one score per factor:
+
+    logit p(t) = b + s_disease(t) + s_drug(t) + s_population(t) + s_phase(t)
+
+* disease, drug and phase scores are linear in the trial's graph evidence
+  (``kgimagine.trials.evidence``: prior outcomes of the disease, its ontology neighbours, the drug
+  and drugs sharing its targets; targets, mechanism overlap, known indications, phase);
+* the population score is linear in an out-of-fold TF-IDF + logistic-regression score of the
+  eligibility criteria (the strongest single signal on TOP);
+* weights come from one standardised logistic regression over those columns (each trial's columns
+  computed out-of-fold, so no row sees its own label), then Platt-calibrated on out-of-fold scores.
+
+A counterfactual step from anchor ``a`` to target ``t`` that changes factor ``f`` moves the logit by
+``s_f(t) - s_f(a)``: a chain over every factor that differs is an exact additive path from the
+anchor's start to the target. The anchor starts at its own out-of-fold estimate plus ``lam`` times
+its residual (observed outcome minus that estimate); ``lam`` is fitted on the pool (it is 0 when
+anchors add nothing), so the similarity-weighted mean of the chains' ends is the model's estimate
+plus the anchors' shrunk residuals.
+
+Every step cites the retrieved graph facts behind the factor's evidence (labelled trials of the
+drug / disease with their outcomes, targets, indications, ontology links) and ``fact_signs`` gives
+the sign each cited fact carries in the model, so the verifier can check the claimed direction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from kgimagine.errors import ReasoningError
+from kgimagine.kg.store import GraphStore
+from kgimagine.reasoning.aggregate import P_MAX, P_MIN, logit, sigmoid
+from kgimagine.traces import StepAnswer, StepInput, render_step_answer
+from kgimagine.trials.evidence import (
+    FACTOR_FEATURES,
+    EvidenceBuilder,
+    TrialDescription,
+    labelled_pool,
+)
+from kgimagine.types import Factor, RelationType
+
+MODEL_FILE = "model.pkl"
+MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 1
+#: Factors the model scores, in plan order.
+SCORED_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.POPULATION, Factor.PHASE)
+TEXT_COLUMN = "criteria_text_score"
+
+
+def columns(*, text: bool = True, graph: bool = True, priors: bool = True) -> list[tuple[Factor, str]]:
+    """(factor, column) of the stage-2 model, for the chosen ablation."""
+    cols: list[tuple[Factor, str]] = []
+    for factor, names in FACTOR_FEATURES.items():
+        for name in names:
+            if factor is Factor.PHASE:
+                cols.append((factor, name))
+            elif graph and (priors or not name.endswith(("_rate", "_n"))):
+                cols.append((factor, name))
+    if text:
+        cols.append((Factor.POPULATION, TEXT_COLUMN))
+    return cols
+
+
+def _stable_fold(key: str, n_folds: int) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big") % n_folds
+
+
+class _TextModel:
+    """TF-IDF (word 1-2-grams) of the criteria + logistic regression; ``score`` is its logit."""
+
+    def __init__(self, C: float = 4.0) -> None:
+        self.C = C
+        self.vec: Any = None
+        self.lr: Any = None
+
+    def fit(self, docs: Sequence[str], y: Sequence[int]) -> "_TextModel":
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        self.vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=50_000, sublinear_tf=True,
+                                   strip_accents="unicode")
+        x = self.vec.fit_transform(list(docs))
+        self.lr = LogisticRegression(C=self.C, max_iter=3000).fit(x, list(y))
+        return self
+
+    def score(self, docs: Sequence[str]) -> Any:
+        return self.lr.decision_function(self.vec.transform(list(docs)))
+
+
+@dataclass
+class LearnedModel:
+    """The fitted parameters (see the module docstring). Build with :meth:`fit`."""
+
+    cols: list[tuple[Factor, str]]
+    mean: list[float]
+    scale: list[float]
+    weights: list[float]
+    intercept: float
+    platt: tuple[float, float]
+    lam: float
+    threshold: float
+    text_model: _TextModel | None
+    #: trial key -> (out-of-fold factor scores {factor: calibrated logit part}, label)
+    oof: dict[str, tuple[dict[str, float], int]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    # -- scoring --------------------------------------------------------------------------
+    def _row(self, desc: TrialDescription, evidence: EvidenceBuilder, *, exclude: Sequence[str] = (),
+             text_score: float | None = None) -> list[float]:
+        ev = evidence.evidence(desc, exclude=exclude)
+        values: list[float] = []
+        for factor, name in self.cols:
+            if name == TEXT_COLUMN:
+                if text_score is None:
+                    text_score = float(self.text_model.score([desc.criteria])[0]) if self.text_model else 0.0
+                values.append(text_score)
+            else:
+                values.append(ev.features[factor][FACTOR_FEATURES[factor].index(name)])
+        return values
+
+    def scores_from_row(self, row: Sequence[float]) -> dict[str, float]:
+        """Calibrated logit part of each factor (centred on the pool's mean trial)."""
+        a, _ = self.platt
+        out = {f.value: 0.0 for f in SCORED_FACTORS}
+        for (factor, _), x, m, s, w in zip(self.cols, row, self.mean, self.scale, self.weights):
+            out[factor.value] += a * w * (x - m) / s
+        return out
+
+    @property
+    def base_logit(self) -> float:
+        a, c = self.platt
+        return a * self.intercept + c
+
+    def factor_scores(self, desc: TrialDescription, evidence: EvidenceBuilder) -> dict[str, float]:
+        return self.scores_from_row(self._row(desc, evidence))
+
+    def logit_of(self, scores: Mapping[str, float]) -> float:
+        return self.base_logit + sum(scores.values())
+
+    # -- fitting --------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        evidence: EvidenceBuilder,
+        pool: Mapping[str, tuple[TrialDescription, int]],
+        *,
+        anchors: Any = None,
+        k: int = 5,
+        n_folds: int = 5,
+        C: float = 1.0,
+        text: bool = True,
+        graph: bool = True,
+        priors: bool = True,
+        residuals: bool = True,
+    ) -> "LearnedModel":
+        """Fit on ``pool`` (trial key -> (description, label)); ``anchors``: an ``AnchorIndex`` over
+        the same labelled trials, to fit the residual weight (None: ``lam`` = 0)."""
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+
+        t0 = time.perf_counter()
+        keys = sorted(pool)
+        y = np.asarray([pool[k_][1] for k_ in keys], dtype=np.int64)
+        if len(keys) < 2 * n_folds or len(set(y.tolist())) < 2:
+            raise ReasoningError(
+                f"cannot fit the learned operator on {len(keys)} labelled trial(s) with {len(set(y.tolist()))} outcome "
+                "class(es); build the graph with labelled splits (kg build --labels-from ...)"
+            )
+        folds = np.asarray([_stable_fold(k_, n_folds) for k_ in keys])
+        docs = [pool[k_][0].criteria for k_ in keys]
+        cols = columns(text=text, graph=graph, priors=priors)
+        evidence.set_pool(pool)
+        # out-of-fold columns: text score from a model not fitted on the row's fold; prior rates
+        # without the row's fold
+        text_oof = np.zeros(len(keys))
+        if text:
+            for j in range(n_folds):
+                tr, te = folds != j, folds == j
+                tm = _TextModel().fit([d for d, m in zip(docs, tr) if m], y[tr])
+                text_oof[te] = tm.score([d for d, m in zip(docs, te) if m])
+        fold_keys = [set(np.asarray(keys)[folds == j].tolist()) for j in range(n_folds)]
+        probe = cls(cols, [0.0] * len(cols), [1.0] * len(cols), [0.0] * len(cols), 0.0, (1.0, 0.0), 0.0, 0.5, None, {})
+        X = np.asarray([
+            probe._row(pool[k_][0], evidence, exclude=fold_keys[folds[i]], text_score=float(text_oof[i]))
+            for i, k_ in enumerate(keys)
+        ], dtype=np.float64)
+        mean = X.mean(axis=0)
+        scale = X.std(axis=0)
+        scale[scale < 1e-9] = 1.0
+        Z = (X - mean) / scale
+        # out-of-fold stage-2 logits: for the Platt calibration and the threshold
+        z_oof = np.zeros(len(keys))
+        for j in range(n_folds):
+            tr, te = folds != j, folds == j
+            lr = LogisticRegression(C=C, max_iter=2000).fit(Z[tr], y[tr])
+            z_oof[te] = lr.decision_function(Z[te])
+        lr = LogisticRegression(C=C, max_iter=2000).fit(Z, y)
+        platt = _fit_platt(z_oof, y)
+        text_model = _TextModel().fit(docs, y) if text else None
+        model = cls(cols, mean.tolist(), scale.tolist(), lr.coef_[0].tolist(), float(lr.intercept_[0]),
+                    platt, 0.0, 0.5, text_model, {})
+        # per-trial out-of-fold factor scores (the anchors' starts); their sum is the OOF estimate
+        oof: dict[str, tuple[dict[str, float], int]] = {}
+        a, c = platt
+        for i, k_ in enumerate(keys):
+            s = model.scores_from_row(X[i].tolist())
+            # re-centre on the fold model's logit so the anchor's estimate is out-of-fold
+            gap = (a * z_oof[i] + c) - model.logit_of(s)
+            s[Factor.POPULATION.value if text else Factor.PHASE.value] += gap
+            oof[k_] = ({f: round(v, 6) for f, v in s.items()}, int(y[i]))
+        model.oof = oof
+        p_oof = np.asarray([_clip(sigmoid(model.logit_of(oof[k_][0]))) for k_ in keys])
+        if residuals and anchors is not None:
+            model.lam = _fit_residual_weight(model, evidence, pool, keys, y, p_oof, anchors, k=k)
+        final = np.asarray([sigmoid(logit(p) + model.lam * r) for p, r in
+                            zip(p_oof, model.meta.get("_residuals", np.zeros(len(keys))))])
+        model.meta.pop("_residuals", None)
+        model.threshold = _f1_threshold(final, y)
+        model.meta.update({
+            "n_trials": len(keys), "n_success": int(y.sum()), "n_folds": n_folds, "C": C,
+            "columns": [f"{f.value}:{n}" for f, n in cols], "weights": dict(zip([f"{f.value}:{n}" for f, n in cols],
+                                                                                 map(float, lr.coef_[0]))),
+            "platt": list(platt), "lam": model.lam, "threshold": model.threshold,
+            "oof_log_loss": float(-np.mean(y * np.log(final) + (1 - y) * np.log(1 - final))),
+            "fit_seconds": round(time.perf_counter() - t0, 2), "k": k,
+            "ablation": {"text": text, "graph": graph, "priors": priors, "residuals": residuals},
+        })
+        return model
+
+    # -- files ----------------------------------------------------------------------------
+    def save(self, out_dir: str | Path, *, graph_version: str) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        blob = pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp = out / (MODEL_FILE + ".tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(out / MODEL_FILE)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "kind": "kgimagine.learned-operator",
+            "graph_version": graph_version,
+            "model_sha256": hashlib.sha256(blob).hexdigest(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **{k_: v for k_, v in self.meta.items() if not k_.startswith("_")},
+        }
+        (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+        return out
+
+    @classmethod
+    def load(cls, out_dir: str | Path, *, graph_version: str | None = None) -> "LearnedModel":
+        out = Path(out_dir)
+        try:
+            manifest = json.loads((out / MANIFEST_FILE).read_text())
+            blob = (out / MODEL_FILE).read_bytes()
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ReasoningError(f"no learned operator in {out} ({exc}); fit one with `kgimagine train operator --out {out}`") from exc
+        if manifest.get("kind") != "kgimagine.learned-operator" or manifest.get("format_version") != FORMAT_VERSION:
+            raise ReasoningError(f"{out} is not a learned operator of format {FORMAT_VERSION}; refit it with `kgimagine train operator`")
+        if hashlib.sha256(blob).hexdigest() != manifest.get("model_sha256"):
+            raise ReasoningError(f"{out / MODEL_FILE} does not match its manifest (changed after fitting?); refit it")
+        if graph_version is not None and manifest.get("graph_version") != graph_version:
+            raise ReasoningError(
+                f"the learned operator in {out} was fitted on graph {manifest.get('graph_version')}, not on this graph "
+                f"({graph_version}); refit it with `kgimagine train operator --out {out}`"
+            )
+        model = pickle.loads(blob)  # our own file, checked against the manifest's hash above
+        if not isinstance(model, cls):
+            raise ReasoningError(f"{out / MODEL_FILE} does not hold a learned operator")
+        return model
+
+
+def _clip(p: float) -> float:
+    return min(max(p, P_MIN), P_MAX)
+
+
+def _fit_platt(z: Any, y: Any) -> tuple[float, float]:
+    """Logistic calibration a*z + c by Newton's method (tiny L2 for stability)."""
+    import numpy as np
+
+    a, c = 1.0, 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(a * z + c)))
+        g = np.array([np.sum((p - y) * z) + 1e-3 * (a - 1), np.sum(p - y)])
+        w = p * (1 - p)
+        h = np.array([[np.sum(w * z * z) + 1e-3, np.sum(w * z)], [np.sum(w * z), np.sum(w) + 1e-9]])
+        step = np.linalg.solve(h, g)
+        a, c = a - step[0], c - step[1]
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    return float(a), float(c)
+
+
+def _f1_threshold(p: Any, y: Any) -> float:
+    """The threshold maximising F1 on out-of-fold probabilities (ties: the lower one)."""
+    import numpy as np
+
+    best, best_t = -1.0, 0.5
+    for t in np.unique(np.round(p, 4)):
+        pred = p >= t
+        tp = float(np.sum(pred & (y == 1)))
+        f1 = 2 * tp / (np.sum(pred) + np.sum(y == 1)) if tp else 0.0
+        if f1 > best + 1e-12:
+            best, best_t = f1, float(t)
+    return best_t
+
+
+def anchor_weights(similarities: Sequence[float], floor: float = 0.05) -> list[float]:
+    """The aggregation's weights (``aggregate_chains``): similarities floored at ``floor``."""
+    return [max(float(s), floor) for s in similarities]
+
+
+def _fit_residual_weight(model: LearnedModel, evidence: EvidenceBuilder,
+                         pool: Mapping[str, tuple[TrialDescription, int]], keys: list[str],
+                         y: Any, p_oof: Any, anchors: Any, *, k: int, max_trials: int = 400) -> float:
+    """Maximum-likelihood ``lam`` >= 0 in logit(p) = logit(p_oof) + lam * (weighted mean anchor residual)."""
+    import numpy as np
+
+    from kgimagine.reasoning.retrieval import ResolvedTarget
+
+    key_index = {k_: i for i, k_ in enumerate(keys)}
+    r = np.zeros(len(keys))
+    # one scalar: a seeded sample of the pool is enough, and retrieval is the costly part
+    chosen = sorted(range(len(keys)), key=lambda i: hashlib.blake2b(keys[i].encode(), digest_size=4).digest())
+    chosen = sorted(chosen[:max_trials])
+    for i in chosen:
+        k_ = keys[i]
+        desc = pool[k_][0]
+        ent = evidence.resolve(desc)
+        target = ResolvedTarget(
+            trial_id=f"clinicaltrials:{k_}",
+            drug_ids=list(ent.drug_ids), disease_ids=list(ent.disease_ids),
+            phase=desc.phase or None, text=f"{desc.title}\n{desc.criteria}"[:2000].strip(),
+        )
+        got = anchors.retrieve(target, k=k, query_vector=anchors.vector_of(f"clinicaltrials:{k_}"))
+        res, ws = [], []
+        for a, w in zip(got, anchor_weights([g.similarity for g in got])):
+            j = key_index.get(a.trial_id.removeprefix("clinicaltrials:"))
+            if j is None:
+                continue
+            res.append(y[j] - p_oof[j])
+            ws.append(w)
+        r[i] = float(np.dot(res, ws) / sum(ws)) if ws else 0.0
+    off = np.log(p_oof / (1 - p_oof))
+    sel = np.asarray(chosen)
+    full_r, r, y, off = r, r[sel], np.asarray(y)[sel], off[sel]
+    p_sel = np.asarray(p_oof)[sel]
+    lam = 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(off + lam * r)))
+        g = float(np.sum((p - y) * r)) + 1.0 * lam
+        h = float(np.sum(p * (1 - p) * r * r)) + 1.0
+        lam_new = max(0.0, lam - g / h)
+        if abs(lam_new - lam) < 1e-9:
+            lam = lam_new
+            break
+        lam = lam_new
+    model.meta["_residuals"] = full_r
+    model.meta["residual_trials"] = len(chosen)
+    model.meta["residual_corr"] = float(np.corrcoef(r, y - p_sel)[0, 1]) if np.std(r) > 0 else 0.0
+    return float(lam)
+
+
+# -- the operator -------------------------------------------------------------------------------
+
+_SIDE_TARGET, _SIDE_ANCHOR = 1.0, -1.0
+
+
+class LearnedOperator:
+    """Step operator over a fitted :class:`LearnedModel` (``store`` is read, never written).
+
+    The state machine calls :meth:`prepare_target` once per prediction (the target's factor
+    scores), :meth:`anchor_start` for each anchor, then :meth:`imagine` per step.
+    """
+
+    complete_plan = True  # every factor whose score differs is a step (an exact additive chain)
+
+    def __init__(self, store: GraphStore, model: LearnedModel, *, evidence: EvidenceBuilder | None = None,
+                 pool: Mapping[str, tuple[TrialDescription, int]] | None = None, source: str = "") -> None:
+        """``pool``: the labelled trials whose outcomes prior rates read (default: every labelled
+        trial of ``store``, as at fit time)."""
+        self.store = store
+        self.model = model
+        self.evidence = evidence or EvidenceBuilder(store)
+        self.evidence.set_pool(labelled_pool(store) if pool is None else pool)
+        self.source = source
+        self._targets: OrderedDict[str, dict[str, float]] = OrderedDict()
+
+    @classmethod
+    def load(cls, path: str | Path, store: GraphStore) -> "LearnedOperator":
+        return cls(store, LearnedModel.load(path, graph_version=store.graph_version()), source=str(path))
+
+    @property
+    def name(self) -> str:
+        return "learned" + (f":{Path(self.source).name}" if self.source else "")
+
+    @property
+    def threshold(self) -> float:
+        return self.model.threshold
+
+    # -- per prediction ---------------------------------------------------------------------
+    def prepare_target(self, key: str, desc: TrialDescription) -> dict[str, float]:
+        scores = self.model.factor_scores(desc, self.evidence)
+        self._targets[key] = scores
+        self._targets.move_to_end(key)
+        while len(self._targets) > 512:
+            self._targets.popitem(last=False)
+        return scores
+
+    def target_probability(self, key: str) -> float:
+        return _clip(sigmoid(self.model.logit_of(self._targets[key])))
+
+    def anchor_scores(self, anchor_key: str) -> tuple[dict[str, float], int] | None:
+        return self.model.oof.get(anchor_key.removeprefix("clinicaltrials:"))
+
+    def anchor_start(self, anchor_key: str, target_key: str | None = None,
+                     stepped: Sequence[Factor] | None = None) -> float | None:
+        """The anchor's out-of-fold estimate plus ``lam`` times its residual (None: not in the model).
+
+        With ``target_key`` and the factors the chain will step through (``stepped``), each factor
+        that is NOT a step (the same drugs, diseases, phase or criteria on both sides) takes the
+        target's score already at the start, so the chain's end is exactly the target's estimate
+        plus the anchor's shrunk residual."""
+        got = self.anchor_scores(anchor_key)
+        if got is None:
+            return None
+        scores, label = got
+        p = _clip(sigmoid(self.model.logit_of(scores)))
+        start = logit(p) + self.model.lam * (label - p)
+        if target_key is not None and stepped is not None:
+            done = {Factor(f) for f in stepped}
+            start += sum(self.delta(f, anchor_key, target_key) for f in SCORED_FACTORS if f not in done)
+        return sigmoid(start)
+
+    def delta(self, factor: Factor, anchor_key: str, target_key: str) -> float:
+        got = self.anchor_scores(anchor_key)
+        t = self._targets.get(target_key)
+        if got is None or t is None or factor.value not in t:
+            return 0.0
+        return t[factor.value] - got[0].get(factor.value, 0.0)
+
+    # -- one step ---------------------------------------------------------------------------
+    def fact_signs(self, step: StepInput) -> dict[str, float]:
+        """Sign of each shown fact in the model: + pushes the target's estimate up, - down, 0 context.
+
+        A labelled trial of a target-side drug/disease counts + if it succeeded, - if it failed (the
+        anchor side the reverse); a known indication of a target-side drug +; the rest 0."""
+        from kgimagine.kg.queries import find_ids, trial_outcome
+
+        t_ids = set(find_ids(step.target_value))
+        a_ids = set(find_ids(step.anchor_value))
+        ids = [f.fact_id for f in step.facts]
+        edges = self.store.get_edges(ids)
+        trials = {e.source for e in edges.values() if e.type in (RelationType.TESTS, RelationType.STUDIES)}
+        nodes = self.store.get_nodes(sorted(trials)) if trials else {}
+        hide = {step.target_key} if getattr(step, "target_key", "") else set()
+        hide_ids = {f"clinicaltrials:{h}" for h in hide}
+        out: dict[str, float] = {}
+        for fid in ids:
+            e = edges.get(fid)
+            if e is None:
+                continue
+            side = _SIDE_TARGET if e.target in t_ids or e.source in t_ids else _SIDE_ANCHOR if (
+                e.target in a_ids or e.source in a_ids) else 0.0
+            sign = 0.0
+            if e.type in (RelationType.TESTS, RelationType.STUDIES):
+                y = trial_outcome(nodes.get(e.source), hide_ids)
+                if y is not None:
+                    sign = side * (1.0 if y else -1.0)
+            elif e.type in (RelationType.TREATS, RelationType.PALLIATES, RelationType.APPROVED_FOR):
+                sign = side
+            out[fid] = sign
+        return out
+
+    def answer(self, step: StepInput) -> StepAnswer:
+        anchor_key = getattr(step, "anchor_id", "") or ""
+        target_key = getattr(step, "target_key", "") or ""
+        d = self.delta(step.factor, anchor_key, target_key)
+        p_after = _clip(sigmoid(logit(_clip(step.p_before)) + d))
+        signs = self.fact_signs(step)
+        want = 1.0 if d > 0 else -1.0
+        agree = [fid for fid, s in signs.items() if s * want > 0]
+        context = [fid for fid, s in signs.items() if s == 0.0]
+        cited = (agree or context)[:3]
+        if not cited:
+            return StepAnswer(probability=round(step.p_before, 4),
+                              claim=f"No shown fact backs the {step.factor.value} change; probability unchanged.",
+                              cited=[])
+        if abs(d) < 1e-6:
+            claim = f"The {step.factor.value} change leaves the model's score unchanged."
+        else:
+            word = "raises" if d > 0 else "lowers"
+            what = "shown outcomes and indications" if agree else "shown facts of the changed entities"
+            claim = (f"Changing {step.factor.value} {word} the learned {step.factor.value} score by {abs(d):.2f} "
+                     f"logit; cited: {what}.")
+        return StepAnswer(probability=round(p_after, 4), claim=claim[:600], cited=cited)
+
+    def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
+        return render_step_answer(self.answer(step))
+
+
+def default_operator_dir(cache_dir: str | Path, graph_version: str) -> Path:
+    """Where ``kgimagine train operator`` saves, and ``predict`` looks, by default."""
+    return Path(cache_dir) / "operators" / f"learned-{graph_version[:16]}"
+
+
+def describe_fit(meta: Mapping[str, Any]) -> str:
+    w = meta.get("weights", {})
+    top = sorted(w.items(), key=lambda kv: -abs(kv[1]))[:6]
+    return (f"fitted on {meta.get('n_trials')} labelled trials in {meta.get('fit_seconds')} s; "
+            f"residual weight {meta.get('lam', 0):.3f}; threshold {meta.get('threshold', 0.5):.3f}; "
+            f"strongest columns: " + ", ".join(f"{k} {v:+.2f}" for k, v in top))

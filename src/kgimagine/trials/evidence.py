@@ -1,0 +1,283 @@
+"""The graph evidence of one trial, factor by factor: the same for a stored trial and a new one.
+
+A trial is described by what a user can write down (``TrialDescription``: drug and disease
+names, ICD-10 codes, phase, criteria). ``EvidenceBuilder`` resolves the names onto the graph
+(never reading the trial's own node, so a stored trial and the same trial described from
+scratch get identical features) and computes, per factor, a few numbers with the graph facts
+behind them:
+
+* disease: smoothed prior success of labelled trials studying the same diseases, and of trials
+  studying an ontology neighbour (one SUBCLASS_OF/SAME_AS edge), disease-gene count, resolved;
+* drug: prior success of labelled trials testing the same drugs and of trials whose drugs share
+  a target, target count, mechanism overlap (a target is a gene of the disease), a known
+  indication of a drug for a disease (approval status *as of the data*), comparator arm, drugs
+  listed / resolved;
+* phase: phase indicators.
+
+The criteria text (population) is not a graph feature: the learned operator scores it with an
+out-of-fold text model (``kgimagine.reasoning.operators.learned``).
+
+Prior rates read outcome labels of the *pool* only (labelled trials the caller allows, e.g. the
+training folds); ``exclude`` removes trials from the pool for one row (the trial itself, its
+fold), so no row ever sees its own label.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from kgimagine.kg.schema import APPROVAL_RELATIONS
+from kgimagine.kg.store import GraphStore
+from kgimagine.types import Direction, Factor, NodeLabel, RelationType
+
+R = RelationType
+_LIMIT = 100_000
+
+#: Feature names per factor, in a fixed order (the learned operator's columns).
+FACTOR_FEATURES: dict[Factor, tuple[str, ...]] = {
+    Factor.DISEASE: ("disease_rate", "disease_n", "related_rate", "related_n", "disease_genes", "disease_resolved"),
+    Factor.DRUG: (
+        "drug_rate", "drug_n", "target_rate", "target_n", "n_targets", "mechanism_overlap",
+        "known_indication", "approved_drug", "comparator_arm", "drugs_listed", "drugs_resolved_frac",
+    ),
+    Factor.PHASE: ("phase_1", "phase_2", "phase_3"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TrialDescription:
+    """What a user can say of a trial. No outcome field exists here."""
+
+    key: str
+    drugs: tuple[str, ...] = ()
+    diseases: tuple[str, ...] = ()
+    icd10: tuple[str, ...] = ()
+    phase: str = ""
+    criteria: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedEntities:
+    drug_ids: tuple[str, ...]
+    disease_ids: tuple[str, ...]
+    comparator: bool
+    n_listed_drugs: int
+
+
+@dataclass(frozen=True, slots=True)
+class TrialEvidence:
+    """Per factor: feature values (``FACTOR_FEATURES`` order)."""
+
+    key: str
+    entities: ResolvedEntities
+    features: Mapping[Factor, tuple[float, ...]]
+
+    def vector(self) -> list[float]:
+        return [v for f in FACTOR_FEATURES for v in self.features[f]]
+
+
+def phase_flags(phase: str) -> tuple[float, float, float]:
+    """(phase 1, phase 2, phase 3) indicators; ``phase 1/phase 2`` sets two."""
+    p = (phase or "").lower()
+    return (float("1" in p), float("2" in p), float("3" in p))
+
+
+@dataclass
+class _Pool:
+    labels: dict[str, int]
+    drugs: dict[str, frozenset[str]]
+    diseases: dict[str, frozenset[str]]
+    by_drug: dict[str, set[str]] = field(default_factory=dict)
+    by_disease: dict[str, set[str]] = field(default_factory=dict)
+    by_target: dict[str, set[str]] = field(default_factory=dict)
+
+
+class EvidenceBuilder:
+    """Graph evidence of trial descriptions against a store and a pool of labelled trials.
+
+    ``resolve``: callable (drugs, diseases, icd10) -> ResolvedEntities; by default name resolution
+    with ``kgimagine.loaders.resolve`` (the resolvers the graph build uses). ``pool``: trial key ->
+    (description, label) of the labelled trials whose outcomes prior rates may read.
+    """
+
+    def __init__(self, store: GraphStore, *, resolve: Any = None, smoothing: float = 3.0) -> None:
+        self.store = store
+        self.smoothing = smoothing
+        self._resolve = resolve or NameResolver(store)
+        self._cache: dict[tuple[str, str, str], frozenset[str]] = {}
+        self._resolved: dict[TrialDescription, ResolvedEntities] = {}
+        self._pool = _Pool({}, {}, {})
+
+    # -- graph reads (cached) ------------------------------------------------------------------
+    def _hop(self, node_id: str, rels: Sequence[RelationType], direction: Direction = Direction.OUT) -> frozenset[str]:
+        key = (node_id, ",".join(r.value for r in rels), direction.value)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = frozenset(n.node.id for n in self.store.neighbours(node_id, rel_types=list(rels), direction=direction, limit=_LIMIT))
+            self._cache[key] = hit
+        return hit
+
+    def targets(self, drug_ids: Iterable[str]) -> frozenset[str]:
+        out: set[str] = set()
+        for d in drug_ids:
+            out |= self._hop(d, [R.TARGETS])
+        return frozenset(out)
+
+    def related(self, disease_ids: Iterable[str]) -> frozenset[str]:
+        ids = set(disease_ids)
+        out: set[str] = set()
+        for d in ids:
+            out |= self._hop(d, [R.SUBCLASS_OF, R.SAME_AS], Direction.BOTH)
+        return frozenset(out - ids)
+
+    def resolve(self, desc: TrialDescription) -> ResolvedEntities:
+        hit = self._resolved.get(desc)
+        if hit is None:
+            hit = self._resolve(desc.drugs, desc.diseases, desc.icd10)
+            self._resolved[desc] = hit
+        return hit
+
+    # -- the labelled pool -------------------------------------------------------------------
+    def set_pool(self, pool: Mapping[str, tuple[TrialDescription, int]]) -> None:
+        """The labelled trials whose outcomes the prior rates read (keyed by trial key)."""
+        p = _Pool({}, {}, {})
+        for key, (desc, label) in pool.items():
+            ent = self.resolve(desc)
+            p.labels[key] = int(label)
+            p.drugs[key] = frozenset(ent.drug_ids)
+            p.diseases[key] = frozenset(ent.disease_ids)
+            for d in ent.drug_ids:
+                p.by_drug.setdefault(d, set()).add(key)
+            for d in ent.disease_ids:
+                p.by_disease.setdefault(d, set()).add(key)
+            for g in self.targets(ent.drug_ids):
+                p.by_target.setdefault(g, set()).add(key)
+        self._pool = p
+
+    def pool_trials(self, *, drugs: Iterable[str] = (), diseases: Iterable[str] = ()) -> set[str]:
+        out: set[str] = set()
+        for d in drugs:
+            out |= self._pool.by_drug.get(d, set())
+        for d in diseases:
+            out |= self._pool.by_disease.get(d, set())
+        return out
+
+    def _rate(self, members: set[str], exclude: frozenset[str], base: float) -> tuple[float, float]:
+        labels = [self._pool.labels[m] for m in members if m not in exclude]
+        n = len(labels)
+        return (sum(labels) + self.smoothing * base) / (n + self.smoothing) - base, math.log1p(n)
+
+    # -- features ----------------------------------------------------------------------------
+    def evidence(self, desc: TrialDescription, *, exclude: Iterable[str] = ()) -> TrialEvidence:
+        ex = frozenset(exclude) | {desc.key}
+        ent = self.resolve(desc)
+        labels = self._pool.labels
+        kept = [v for k, v in labels.items() if k not in ex]
+        base = sum(kept) / len(kept) if kept else 0.5
+        drugs, diseases = set(ent.drug_ids), set(ent.disease_ids)
+        # disease
+        dis_members = self.pool_trials(diseases=diseases)
+        rel_members = self.pool_trials(diseases=self.related(diseases)) - dis_members
+        d_rate, d_n = self._rate(dis_members, ex, base)
+        r_rate, r_n = self._rate(rel_members, ex, base)
+        genes: set[str] = set()
+        for d in diseases:
+            genes |= self._hop(d, [R.ASSOCIATED_WITH])
+        disease = (d_rate, d_n, r_rate, r_n, math.log1p(len(genes)), float(bool(diseases)))
+        # drug
+        drug_members = self.pool_trials(drugs=drugs)
+        targets = self.targets(drugs)
+        tgt_members: set[str] = set()
+        for g in targets:
+            tgt_members |= self._pool.by_target.get(g, set())
+        tgt_members -= drug_members
+        g_rate, g_n = self._rate(drug_members, ex, base)
+        t_rate, t_n = self._rate(tgt_members, ex, base)
+        approval = sorted(APPROVAL_RELATIONS, key=lambda r: r.value)
+        indicated = approved = 0.0
+        for d in drugs:
+            ind = self._hop(d, approval)
+            if ind:
+                approved = 1.0
+            if ind & diseases:
+                indicated = 1.0
+        n_listed = ent.n_listed_drugs
+        drug = (
+            g_rate, g_n, t_rate, t_n, math.log1p(len(targets)), float(bool(targets & genes)),
+            indicated, approved, float(ent.comparator), math.log1p(n_listed),
+            (len(drugs) / n_listed) if n_listed else 0.0,
+        )
+        return TrialEvidence(desc.key, ent, {Factor.DISEASE: disease, Factor.DRUG: drug,
+                                             Factor.PHASE: phase_flags(desc.phase)})
+
+
+class NameResolver:
+    """Drug and disease names -> graph ids with the build's resolvers (never a trial's own edges)."""
+
+    def __init__(self, store: GraphStore) -> None:
+        from kgimagine.loaders.resolve import DiseaseResolver, DrugResolver
+
+        self.store = store
+        self._drugs = DrugResolver.from_store(store)
+        self._diseases = DiseaseResolver.from_store(store)
+
+    def __call__(self, drugs: Sequence[str], diseases: Sequence[str], icd10: Sequence[str]) -> ResolvedEntities:
+        drug_ids: list[str] = []
+        comparator = False
+        listed = 0
+        for raw in drugs:
+            if ":" in raw and self.store.has_node(raw):
+                drug_ids.append(raw)
+                listed += 1
+                continue
+            res = self._drugs.resolve(raw)
+            comparator |= bool(res.is_placebo or res.is_standard_of_care)
+            if not res.is_placebo:
+                listed += 1
+            drug_ids.extend(res.drug_ids)
+        disease_ids: list[str] = []
+        for raw in diseases:
+            if ":" in raw and self.store.has_node(raw):
+                disease_ids.append(raw)
+                continue
+            disease_ids.extend(h.disease_id for h in self._diseases.resolve_name(raw))
+        if not disease_ids and icd10:
+            disease_ids.extend(h.disease_id for h in self._diseases.resolve_codes(list(icd10)))
+        nodes = self.store.get_nodes(list(dict.fromkeys(drug_ids + disease_ids)))
+        return ResolvedEntities(
+            drug_ids=tuple(d for d in dict.fromkeys(drug_ids) if d in nodes),
+            disease_ids=tuple(d for d in dict.fromkeys(disease_ids) if d in nodes),
+            comparator=comparator,
+            n_listed_drugs=listed,
+        )
+
+
+def description_from_node(node: Any) -> TrialDescription:
+    """A stored Trial node as the description a user would give (names, codes, phase, criteria)."""
+    p = node.properties
+    return TrialDescription(
+        key=node.id.removeprefix("clinicaltrials:"),
+        drugs=tuple(str(x) for x in p.get("drug_names") or ()),
+        diseases=tuple(str(x) for x in p.get("disease_names") or ()),
+        icd10=tuple(str(x) for x in p.get("icd10") or ()),
+        phase=str(p.get("phase") or ""),
+        criteria=str(p.get("criteria") or ""),
+        title=node.name if node.name and not str(node.name).startswith("NCT") else "",
+    )
+
+
+def labelled_pool(store: GraphStore, *, exclude: Iterable[str] = ()) -> dict[str, tuple[TrialDescription, int]]:
+    """Every Trial node of ``store`` holding an ``outcome_label`` (minus ``exclude`` keys)."""
+    ex = set(exclude)
+    out: dict[str, tuple[TrialDescription, int]] = {}
+    for node in store.iter_nodes(NodeLabel.TRIAL):
+        y = node.properties.get("outcome_label")
+        if y is None:
+            continue
+        desc = description_from_node(node)
+        if desc.key not in ex:
+            out[desc.key] = (desc, 1 if int(y) == 1 else 0)
+    return out

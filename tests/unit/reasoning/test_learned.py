@@ -1,0 +1,166 @@
+"""The learned step operator: fitting discipline, the exact additive chain, new-trial parity."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from kgimagine.errors import ReasoningError
+from kgimagine.kg.model import Edge, Node
+from kgimagine.kg.networkx_store import NetworkXGraphStore
+from kgimagine.reasoning.aggregate import logit, sigmoid
+from kgimagine.reasoning.nodes import description_of
+from kgimagine.reasoning.operators.learned import LearnedModel, LearnedOperator
+from kgimagine.reasoning.predictor import Predictor
+from kgimagine.reasoning.retrieval import AnchorIndex
+from kgimagine.reasoning.spec import TrialSpec
+from kgimagine.trials.evidence import EvidenceBuilder, description_from_node, labelled_pool
+from kgimagine.types import NodeLabel as L
+from kgimagine.types import RelationType as R
+from tests.unit.reasoning import graph_fixture as G
+
+DRUGS = [("Imatinib", G.IMATINIB), ("Sunitinib", G.SUNITINIB), ("Sorafenib", G.SORAFENIB), ("Metformin", G.METFORMIN)]
+DISEASES = [("gastrointestinal stromal tumor", G.GIST), ("hepatocellular carcinoma", G.HCC),
+            ("type 2 diabetes mellitus", G.T2D), ("chronic myeloid leukemia", G.CML)]
+
+
+def _criteria(rng: random.Random, good: bool) -> str:
+    cue = "measurable disease adequate organ function" if good else "refractory poor performance status prior failure"
+    filler = rng.choice(["adults", "aged 18 or older", "signed consent", "ECOG 0-2"])
+    return f"Inclusion: {cue}, {filler}. Exclusion: pregnancy."
+
+
+@pytest.fixture(scope="module")
+def lstore():
+    """The reasoning fixture plus 60 labelled trials whose criteria carry the outcome signal and
+    whose drug (imatinib mostly succeeds, metformin mostly fails) carries a prior."""
+    rng = random.Random(3)
+    st = NetworkXGraphStore(None)
+    G.load(st)
+    nodes, edges = [], []
+    for n in range(100, 160):
+        dname, did = DRUGS[n % 4]
+        sname, sid = DISEASES[(n // 4) % 4]
+        p = {G.IMATINIB: 0.8, G.SUNITINIB: 0.6, G.SORAFENIB: 0.5, G.METFORMIN: 0.2}[did]
+        y = int(rng.random() < p)
+        good = y == 1 if rng.random() < 0.8 else y == 0
+        props = {"phase": rng.choice(["phase 1", "phase 2", "phase 3"]), "split": "phase_I_train",
+                 "criteria": _criteria(rng, good), "outcome_label": y,
+                 "drug_names": [dname.lower()], "disease_names": [sname], "icd10": []}
+        nodes.append(Node(G.trial(n), L.TRIAL, f"NCT{n:08d}", props))
+        edges.append(Edge(G.trial(n), R.TESTS, did, G.prov("top", f"t{n}")))
+        edges.append(Edge(G.trial(n), R.STUDIES, sid, G.prov("top", f"s{n}")))
+    st.upsert_nodes(nodes)
+    st.upsert_edges(edges)
+    return st
+
+
+@pytest.fixture(scope="module")
+def fitted(lstore):
+    pool = labelled_pool(lstore)
+    ev = EvidenceBuilder(lstore)
+    model = LearnedModel.fit(ev, pool, anchors=AnchorIndex.build(lstore), k=3, n_folds=5)
+    return model, pool
+
+
+def test_fit_learns_the_criteria_and_the_drug_record(fitted):
+    model, _ = fitted
+    w = model.meta["weights"]
+    assert w["population:criteria_text_score"] > 0.2
+    assert w["drug:drug_rate"] > 0
+    assert 0.0 <= model.lam and 0.0 < model.threshold < 1.0
+
+
+def test_refuses_a_pool_with_one_outcome(lstore):
+    pool = {k: (d, 1) for k, (d, _) in labelled_pool(lstore).items()}
+    with pytest.raises(ReasoningError, match="outcome class"):
+        LearnedModel.fit(EvidenceBuilder(lstore), pool)
+
+
+def test_own_label_never_reaches_own_features(lstore):
+    pool = labelled_pool(lstore)
+    key = "NCT00000104"  # imatinib: other imatinib trials share its drug record
+    ev = EvidenceBuilder(lstore)
+    ev.set_pool(pool)
+    before = ev.evidence(pool[key][0]).vector()
+    flipped = dict(pool)
+    flipped[key] = (pool[key][0], 1 - pool[key][1])
+    ev.set_pool(flipped)
+    assert ev.evidence(pool[key][0]).vector() == before
+    # but another trial's label does move it
+    other = next(k for k in sorted(pool) if k != key and ev.resolve(pool[k][0]).drug_ids == ev.resolve(pool[key][0]).drug_ids)
+    flipped[other] = (pool[other][0], 1 - pool[other][1])
+    ev.set_pool(flipped)
+    assert ev.evidence(pool[key][0]).vector() != before
+
+
+def test_stored_trial_and_new_description_get_identical_scores(lstore, fitted):
+    model, pool = fitted
+    ev = EvidenceBuilder(lstore)
+    ev.set_pool(pool)
+    node = lstore.get_node(G.trial(101))
+    stored = description_from_node(node)
+    p = node.properties
+    spec = TrialSpec.build(nct_id=stored.key, drugs=p["drug_names"], diseases=p["disease_names"], phase=p["phase"],
+                           criteria=p["criteria"])
+    assert model.factor_scores(stored, ev) == model.factor_scores(description_of(spec), ev)
+
+
+def test_chain_is_an_exact_additive_path_to_the_model_estimate(lstore, fitted):
+    model, pool = fitted
+    model.lam = 0.0  # without residuals every complete, supported chain ends at the model's estimate
+    op = LearnedOperator(lstore, model)
+    pred = Predictor(lstore, op, k=3)
+    spec = TrialSpec.build(drugs=["imatinib"], diseases=["hepatocellular carcinoma"], phase="phase 2",
+                           criteria=_criteria(random.Random(0), True))
+    out = pred.predict(spec)
+    estimate = op.target_probability(spec.key())
+    assert out.chains
+    for chain in out.chains:
+        if all(s.supported for s in chain.steps):
+            assert chain.p_end == pytest.approx(estimate, abs=2e-3)
+        p = chain.p_start
+        for s in chain.steps:  # every step starts where the last ended
+            assert s.p_before == pytest.approx(p, abs=1e-9)
+            p = s.p_after
+    # a trial with the poor-outcome cues gets a lower estimate than the same trial with good cues
+    bad = spec.model_copy(update={"criteria": _criteria(random.Random(0), False)})
+    assert pred.predict(bad).probability < out.probability
+
+
+def test_save_load_round_trip_and_graph_check(tmp_path, lstore, fitted):
+    model, _ = fitted
+    model.save(tmp_path / "op", graph_version=lstore.graph_version())
+    again = LearnedModel.load(tmp_path / "op", graph_version=lstore.graph_version())
+    assert again.weights == model.weights and again.oof == model.oof
+    with pytest.raises(ReasoningError, match="fitted on graph"):
+        LearnedModel.load(tmp_path / "op", graph_version="kg-other")
+    (tmp_path / "op" / "model.pkl").write_bytes(b"tampered")
+    with pytest.raises(ReasoningError, match="does not match its manifest"):
+        LearnedModel.load(tmp_path / "op")
+
+
+def test_steps_cite_facts_whose_sign_agrees_with_the_move(lstore, fitted):
+    model, _ = fitted
+    op = LearnedOperator(lstore, model)
+    pred = Predictor(lstore, op, k=3)
+    out = pred.predict(TrialSpec.build(drugs=["metformin"], diseases=["type 2 diabetes mellitus"], phase="phase 2",
+                                       criteria=_criteria(random.Random(1), False)))
+    checked = 0
+    for chain in out.chains:
+        for s in chain.steps:
+            if not s.supported or abs(logit(s.p_after) - logit(s.p_before)) < 1e-6:
+                continue
+            from kgimagine.traces import FactRef, StepInput
+
+            step = StepInput(factor=s.factor, anchor_value=s.anchor_value, target_value=s.target_value,
+                             p_before=s.p_before, facts=[FactRef.model_validate(f) for f in s.facts],
+                             anchor_id=chain.anchor_id, target_key=out.key)
+            signs = op.fact_signs(step)
+            up = s.p_after > s.p_before
+            for fid in s.cited:
+                assert signs[fid] == 0.0 or (signs[fid] > 0) == up
+            checked += 1
+    assert checked > 0
+    assert sigmoid(0) == 0.5
