@@ -40,6 +40,20 @@ def _parse_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
+def _labels_from(value: str) -> frozenset[str]:
+    """``all`` = every labelled TOP split shipped (the prediction graph); else the named splits."""
+    from kgimagine.errors import ConfigError
+    from kgimagine.loaders.top import DEFAULT_SPLITS
+
+    names = _parse_list(value)
+    if names == ["all"]:
+        return frozenset(DEFAULT_SPLITS)
+    unknown = sorted(set(names) - set(DEFAULT_SPLITS))
+    if unknown:
+        raise ConfigError(f"--labels-from: unknown split(s) {unknown}; use 'all' or some of {sorted(DEFAULT_SPLITS)}")
+    return frozenset(names)
+
+
 @app.command("build")
 def build_cmd(
     store: str = typer.Option(None, "--store", help=_STORE_HELP),
@@ -47,7 +61,8 @@ def build_cmd(
     sources: str = typer.Option(None, "--sources", help="Comma-separated source names to load (default: all)."),
     labels_from: str = typer.Option(
         "phase_I_train", "--labels-from",
-        help="TOP splits whose outcome labels may enter the graph (comma-separated). Never the evaluated splits.",
+        help="TOP splits whose outcome labels may enter the graph (comma-separated, or 'all': the prediction "
+        "graph). Never the splits you evaluate on: an evaluation graph keeps them out (kgimagine eval audits it).",
     ),
     download: bool = typer.Option(False, "--download", help="Download missing source files into the cache."),
     batch_size: int = typer.Option(5000, "--batch-size", min=1, help="Records per write batch."),
@@ -68,7 +83,7 @@ def build_cmd(
 
     paths = resolve_paths(data_dir=data_dir, graph_dir=Path(store) if store and not is_neo4j_uri(store) else None)
     ctx = LoadContext(
-        data_dir=paths.data_dir, cache_dir=paths.cache_dir, labels_from=frozenset(_parse_list(labels_from)),
+        data_dir=paths.data_dir, cache_dir=paths.cache_dir, labels_from=_labels_from(labels_from),
         allow_download=download,
     )
     loaders = default_loaders(paths.data_dir, sources=_parse_list(sources) or None)

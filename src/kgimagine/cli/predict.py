@@ -43,6 +43,17 @@ def _read_questions(path: Path) -> Iterator[Any]:
 
 
 def _make_operator(kind: str, store: Any, *, model: str | None, adapter: Path | None, cache_dir: Path) -> Any:
+    if kind in ("auto", "learned"):
+        from kgimagine.reasoning.operators.learned import LearnedOperator, default_operator_dir
+
+        path = Path(model) if model else default_operator_dir(cache_dir, store.graph_version())
+        if (path / "manifest.json").is_file() or kind == "learned":
+            return LearnedOperator.load(path, store)
+        typer.echo(
+            f"kgimagine: no learned operator fitted for this graph ({path}); using the statistical operator "
+            "(fit one with `kgimagine train operator`)", err=True,
+        )
+        kind = "statistical"
     if kind == "statistical":
         from kgimagine.reasoning.operators.statistical import StatisticalOperator
 
@@ -63,7 +74,7 @@ def _make_operator(kind: str, store: Any, *, model: str | None, adapter: Path | 
                 "(the served model name)"
             )
         return OpenAICompatibleOperator(base_url, model, os.environ.get("OPENAI_API_KEY"))
-    raise ConfigError(f"--operator {kind!r} is unknown; use statistical, local or openai")
+    raise ConfigError(f"--operator {kind!r} is unknown; use auto, learned, statistical, local or openai")
 
 
 def _json_line(pred: Any) -> str:
@@ -122,11 +133,17 @@ def predict_cmd(
     file: Path = typer.Option(None, "--file", help="TOP-format CSV of trials (label columns are ignored)."),
     questions: Path = typer.Option(None, "--questions", help="JSONL of arm-level questions."),
     store: str = typer.Option(None, "--store", help="Embedded graph directory or Neo4j URI."),
-    operator: str = typer.Option("statistical", "--operator", help="statistical | local | openai"),
-    model: str = typer.Option(None, "--model", help="Model path/name (local/openai) or weights JSON (statistical)."),
+    operator: str = typer.Option(
+        "auto", "--operator",
+        help="auto (the learned operator when one is fitted for this graph, else statistical) | learned | statistical | local | openai",
+    ),
+    model: str = typer.Option(None, "--model", help="Model path/name (local/openai), weights JSON (statistical) or fitted directory (learned)."),
     adapter: Path = typer.Option(None, "--adapter", help="LoRA adapter directory (local operator)."),
     k: int = typer.Option(5, "--k", min=1, help="Anchors per prediction."),
-    threshold: float = typer.Option(0.5, "--threshold", min=0.0, max=1.0, help="Label threshold (choose it on validation data)."),
+    threshold: float = typer.Option(
+        None, "--threshold", min=0.0, max=1.0,
+        help="Label threshold (default: the learned operator's, chosen on its out-of-fold predictions; else 0.5).",
+    ),
     embed: bool = typer.Option(True, "--embed/--no-embed", help="Use MiniLM criteria similarity in anchor retrieval."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="JSONL of finished predictions; a rerun resumes."),
     limit: int = typer.Option(None, "--limit", min=1, help="Predict only the first N trials/questions of the input."),
@@ -173,6 +190,8 @@ def predict_cmd(
 
             embedder = MiniLMEmbedder()
         op = _make_operator(operator, st, model=model, adapter=adapter, cache_dir=paths.cache_dir)
+        if threshold is None:
+            threshold = float(getattr(op, "threshold", 0.5))
         predictor = Predictor(st, op, k=k, threshold=threshold, embedder=embedder, cache_dir=paths.cache_dir)
         console = Console()
         rates: list[float] = []

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from kgimagine.errors import ConfigError
+from kgimagine.errors import ConfigError, KgimagineError
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -29,6 +29,52 @@ def _progress():
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TimeRemainingColumn(), TextColumn("{task.fields[info]}"))
+
+
+@app.command("operator")
+def operator_cmd(
+    out: Path = typer.Option(None, "--out", help="Directory to save the fitted operator (default: the cache, per graph version; predict finds it there)."),
+    store: str = typer.Option(None, "--store", help="Embedded graph directory or Neo4j URI (default: the cached graph)."),
+    k: int = typer.Option(5, "--k", min=1, help="Anchors per trial when fitting the residual weight (as predict uses)."),
+    embed: bool = typer.Option(True, "--embed/--no-embed", help="MiniLM criteria similarity in anchor retrieval (as predict's default)."),
+    folds: int = typer.Option(5, "--folds", min=2, help="Folds of the out-of-fold encodings."),
+    if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing when an operator is already fitted there for this graph."),
+) -> None:
+    """Fit the learned step operator on the graph's labelled trials (the default operator of predict)."""
+    from rich.console import Console
+
+    from kgimagine.cli.settings import open_configured_store, resolve_paths
+    from kgimagine.reasoning.operators.learned import LearnedModel, default_operator_dir, describe_fit
+    from kgimagine.reasoning.retrieval import AnchorIndex
+    from kgimagine.trials.evidence import EvidenceBuilder, labelled_pool
+
+    console = Console(stderr=True)
+    paths = resolve_paths()
+    st = open_configured_store(store)
+    try:
+        version = st.graph_version()
+        target = out or default_operator_dir(paths.cache_dir, version)
+        if if_missing and (target / "manifest.json").is_file():
+            try:
+                LearnedModel.load(target, graph_version=version)
+                console.print(f"learned operator already fitted for this graph: {target}")
+                typer.echo(str(target))
+                return
+            except KgimagineError as exc:
+                console.print(f"refitting: {exc}")
+        pool = labelled_pool(st)
+        embedder = None
+        if embed:
+            from kgimagine.reasoning.embedding import MiniLMEmbedder
+
+            embedder = MiniLMEmbedder()
+        index = AnchorIndex.build(st, embedder=embedder, cache_dir=paths.cache_dir)
+        model = LearnedModel.fit(EvidenceBuilder(st), pool, anchors=index, k=k, n_folds=folds)
+        model.save(target, graph_version=version)
+        console.print(f"learned operator: {describe_fit(model.meta)}")
+        typer.echo(str(target))
+    finally:
+        st.close()
 
 
 @app.command("pairs")

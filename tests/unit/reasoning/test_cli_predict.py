@@ -19,7 +19,7 @@ def _run(args, tmp_path):
 def test_predict_nct_json(rstore, tmp_path):
     res = _run(["--nct", "NCT00000008", "--store", str(rstore.path), "--json", "--no-embed", "--k", "2"], tmp_path)
     assert res.exit_code == 0, res.output
-    obj = json.loads(res.output.strip().splitlines()[-1])
+    obj = json.loads(res.stdout.strip().splitlines()[-1])
     assert obj["nct_id"] == "NCT00000008" and 0 < obj["probability"] < 1
     assert obj["grounding_rate"] == 1.0 and len(obj["chains"]) == 2
 
@@ -46,7 +46,7 @@ def test_predict_questions_json(rstore, tmp_path):
             "--checkpoint", str(ck)]
     res = _run(args, tmp_path)
     assert res.exit_code == 0, res.output
-    sup, end = [json.loads(l) for l in res.output.strip().splitlines()]
+    sup, end = [json.loads(l) for l in res.stdout.strip().splitlines()]
     assert sup["question_id"] == "q-sup-1" and sup["comparisons"][0]["arm_a"] == "A"
     assert 0 < sup["comparisons"][0]["probability"] < 1
     assert end["question_id"] == "q-end-1" and 0 < end["probability"] < 1
