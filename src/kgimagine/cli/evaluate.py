@@ -8,7 +8,7 @@ import typer
 
 from kgimagine.errors import ConfigError
 
-DEFAULT_METHODS = "prior,text,graph-lr,graph-gbm,text+graph,chain-statistical"
+DEFAULT_METHODS = "prior,text,graph-lr,graph-gbm,text+graph,chain-learned,chain-statistical"
 
 
 def _default_train_file() -> Path | None:
@@ -34,7 +34,7 @@ def eval_cmd(
     methods: str = typer.Option(
         DEFAULT_METHODS, "--methods",
         help="Comma list of prior,text,graph-lr,graph-gbm,text+graph (+ '-noapproval' variants), "
-             "chain-statistical,chain-statistical-fit,chain-local,chain-adapter, or 'all'.",
+             "chain-learned (the default predictor),chain-statistical,chain-statistical-fit,chain-local,chain-adapter, or 'all'.",
     ),
     out: Path = typer.Option(Path("eval-out"), "--out", help="Output directory (metrics.json, report.md, *.png)."),
     folds: int = typer.Option(5, "--folds", help="K for the cross-validation / inner threshold folds."),

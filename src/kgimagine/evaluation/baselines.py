@@ -338,7 +338,7 @@ def _step_counts(pred: object) -> tuple[int | None, int]:
 
 LEARNED_METHODS = ("prior", "text", "graph-lr", "graph-gbm", "text+graph",
                    "graph-lr-noapproval", "graph-gbm-noapproval", "text+graph-noapproval")
-CHAIN_METHODS = ("chain-statistical", "chain-statistical-fit", "chain-local", "chain-adapter")
+CHAIN_METHODS = ("chain-learned", "chain-statistical", "chain-statistical-fit", "chain-local", "chain-adapter")
 ALL_METHODS = LEARNED_METHODS + CHAIN_METHODS
 GRAPH_METHODS = frozenset(m for m in LEARNED_METHODS if "graph" in m)
 
@@ -363,7 +363,7 @@ def make_method(name: str) -> Method:
 def parse_methods(spec: str) -> tuple[str, ...]:
     """``prior,text,graph-lr`` → names, checked; ``all`` → every learned baseline + chain-statistical."""
     if spec.strip() == "all":
-        return LEARNED_METHODS + ("chain-statistical",)
+        return LEARNED_METHODS + ("chain-learned", "chain-statistical")
     names = tuple(dict.fromkeys(s.strip() for s in spec.split(",") if s.strip()))
     bad = [n for n in names if n not in ALL_METHODS]
     if bad or not names:

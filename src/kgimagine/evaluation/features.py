@@ -5,7 +5,10 @@ outcome columns: TOP's ``status``, ``why_stop`` and ``label`` cannot reach a fea
 the record has nowhere to hold them (``check_feature_columns`` asserts it, and the leakage
 audit prints it).
 
-Graph features (``GraphFeatureBuilder``), per trial node ``clinicaltrials:<nctid>``:
+Graph features (``GraphFeatureBuilder``), per trial, computed AS A NEW TRIAL: its drug and disease
+names (and ICD-10 codes) are resolved onto the graph as a user's description would be; the trial's
+own node and edges are never read (``in_graph`` = some name resolved), so validation figures mean
+what a user gets for a trial that is not in the graph:
 
 * counts: drugs / diseases listed in TOP, resolved drugs (TESTS) and diseases (STUDIES),
   drug targets (TARGETS), disease genes (ASSOCIATED_WITH), target-disease-gene overlap,
@@ -170,7 +173,15 @@ class GraphFeatureBuilder:
         self.smoothing = smoothing
         self._cache: dict[tuple[str, str, str], frozenset[str]] = {}
         self._labelled: dict[str, _Labelled] | None = None
+        self._resolver: Any = None
         check_feature_columns()
+
+    def _names(self, drugs: Sequence[str], diseases: Sequence[str], icd10: Sequence[str]) -> Any:
+        if self._resolver is None:
+            from kgimagine.trials.evidence import NameResolver
+
+            self._resolver = NameResolver(self.store)
+        return self._resolver(list(drugs), list(diseases), list(icd10))
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -250,9 +261,10 @@ class GraphFeatureBuilder:
 
     def _row(self, trial: TrialInput, pool, by_drug, by_disease, by_target, fold_sum, fold_n) -> list[float]:
         tid = trial.node_id
-        in_graph = self.store.has_node(tid)
-        drugs = self._out(tid, [RelationType.TESTS]) if in_graph else frozenset()
-        diseases = self._out(tid, [RelationType.STUDIES]) if in_graph else frozenset()
+        # as a NEW trial: its names resolved as a user's description would be, never its own node
+        ent = self._names(trial.drugs, trial.diseases, trial.icdcodes)
+        in_graph = bool(ent.drug_ids or ent.disease_ids)
+        drugs, diseases = frozenset(ent.drug_ids), frozenset(ent.disease_ids)
         targets = self._targets(drugs)
         genes: set[str] = set()
         for d in diseases:

@@ -130,6 +130,29 @@ def build_chain_predict(method: str, store: Any, *, operator: Any = None,
         from kgimagine.reasoning.spec import TrialSpec
     except ModuleNotFoundError as exc:
         raise EvaluationError(f"{method} needs the reasoning layer (kgimagine.reasoning.predictor): {exc}") from exc
+    kwargs = dict(predictor_kwargs or {})
+    if operator is None and method == "chain-learned":
+        # exactly the default of `kgimagine predict`: the learned operator fitted on the graph's
+        # labelled trials (an evaluation graph holds none of the evaluated split's labels: the
+        # audit enforces it), MiniLM anchor retrieval, k = 5, its validation threshold
+        from kgimagine.reasoning.operators.learned import LearnedModel, LearnedOperator
+        from kgimagine.reasoning.retrieval import AnchorIndex
+        from kgimagine.trials.evidence import EvidenceBuilder, labelled_pool
+
+        embedder = kwargs.get("embedder")
+        if embedder is None and "embedder" not in kwargs:
+            from kgimagine.reasoning.embedding import MiniLMEmbedder
+
+            embedder = kwargs["embedder"] = MiniLMEmbedder()
+        index = AnchorIndex.build(store, embedder=embedder, cache_dir=kwargs.get("cache_dir"))
+        evidence = EvidenceBuilder(store)
+        try:
+            model = LearnedModel.fit(evidence, labelled_pool(store), anchors=index, k=kwargs.get("k", 5))
+        except KgimagineError as exc:
+            raise EvaluationError(f"chain-learned: {exc}") from exc
+        operator = LearnedOperator(store, model, evidence=evidence)
+        kwargs.setdefault("threshold", model.threshold)
+        kwargs["index"] = index
     if operator is None:
         if method not in ("chain-statistical", "chain-statistical-fit"):
             raise EvaluationError(f"{method} needs an operator (a LocalOperator); the CLI builds it from --adapter/--model")
@@ -142,7 +165,7 @@ def build_chain_predict(method: str, store: Any, *, operator: Any = None,
                 raise EvaluationError(f"chain-statistical-fit: {exc}") from exc
         else:
             operator = StatisticalOperator(store)
-    predictor = Predictor(store, operator, **dict(predictor_kwargs or {}))
+    predictor = Predictor(store, operator, **kwargs)
 
     def predict(trials: Sequence[TrialInput]) -> Iterable[Any]:
         # TrialInput has no outcome field: nothing label-like can reach the predictor

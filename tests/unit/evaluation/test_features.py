@@ -16,11 +16,17 @@ from kgimagine.evaluation.features import (
     fold_of,
 )
 
-from .graphs import TRAIN, build_store
+from .graphs import EVAL, TRAIN, build_store
 
 
-def _trial(nct, phase="phase 2", drugs=("a",)):
-    return TrialInput(nct, phase, ("d",), (), tuple(drugs), "criteria")
+NAMES = {"drugbank:DB00001": "alpha", "drugbank:DB00002": "beta", "drugbank:DB00003": "gamma",
+         "mondo:0000001": "d1", "mondo:0000002": "d2"}
+
+
+def _trial(nct, phase="phase 2"):
+    """The trial AS A USER DESCRIBES IT: its drug and disease names (features never read its node)."""
+    drugs, diseases = EVAL[nct] if nct in EVAL else TRAIN[nct][1:] if nct in TRAIN else ([], [])
+    return TrialInput(nct, phase, tuple(NAMES[d] for d in diseases), (), tuple(NAMES[d] for d in drugs), "criteria")
 
 
 def test_trial_input_has_no_outcome_columns():
@@ -50,6 +56,9 @@ def test_counts_and_approval_ablation():
     assert dict(zip(b.feature_names, x[1]))["n_known_indications"] == 0
     missing = dict(zip(b.feature_names, x[2]))
     assert missing["in_graph"] == 0 and missing["n_drugs_resolved"] == 0
+    # as a new trial: the same names under an id the graph has never seen get the same features
+    same = b.build([TrialInput("NCT07777777", "phase 2", ("d1",), (), ("alpha",), "criteria")])
+    np.testing.assert_array_equal(same[0], x[0])
     nb = GraphFeatureBuilder(st, include_approval=False)
     assert not set(APPROVAL_FEATURES) & set(nb.feature_names)
     assert nb.build([_trial("NCT00000011")]).shape == (1, len(nb.feature_names))
