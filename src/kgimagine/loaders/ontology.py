@@ -11,6 +11,10 @@ What it yields (provenance source in brackets):
 * ``mondo:NNNNNNN`` Disease nodes with ``icd10`` (``mondo_exactmatch_icd10cm``,
   ``mondo_hasdbxref_icd10cm``, ``mondo_exactmatch_icd10who``), ``umls`` and ``mesh`` properties,
   and ``SAME_AS`` mondo -> doid [``mondo``] from ``mondo_exactmatch_doid``.
+* ``synonyms`` (list) on both sides of an exact match: the DOID label of a Mondo term's exact
+  DOID match and the ICD-10 label of its exact ICD-10-CM / ICD-10 (WHO) match (code ranges
+  excluded); on a DOID node, the label of its exact Mondo match. Entity resolution matches
+  trial disease names against names and synonyms (``kgimagine.trials.resolve``).
 
 Which Mondo terms: with ``mondo_scope="linked"`` (default) those that match a DOID of the DO
 files above or carry an ICD-10 code (6,523 terms in the 2026-08-04 mappings); ``"all"`` keeps
@@ -85,6 +89,9 @@ MONDO_FILES: tuple[tuple[SourceFile, str, str], ...] = (
     (MONDO_MESH, "mesh", "mesh:"),
 )
 
+#: Mapping files whose ``object_label`` is an exact synonym of the Mondo term (``synonyms``).
+SYNONYM_FILES = frozenset({MONDO_DOID, MONDO_ICD10CM, MONDO_ICD10WHO})
+
 MondoScope = Literal["linked", "all"]
 
 
@@ -142,6 +149,9 @@ class OntologyLoader:
             for d, label, _ in same_as.get(m, ()):
                 term = doids.setdefault(d, _Term())
                 term.name = term.name or label
+                # exact matches: each side's label is a synonym of the other
+                if mondo[m].name and mondo[m].name.lower() != term.name.lower():
+                    term.add("synonyms", mondo[m].name)
 
         for d in sorted(doids):
             self.summary["nodes_Disease_doid"] += 1
@@ -263,6 +273,10 @@ class OntologyLoader:
                 mondo = f"mondo:{m.group(1)}"
                 term = terms.setdefault(mondo, _Term())
                 term.name = term.name or row["subject_label"].strip()
+                if f in SYNONYM_FILES and "-" not in code:  # an exact match's label names the same disease
+                    label = (row.get("object_label") or "").strip()
+                    if label and label.lower() != term.name.lower():
+                        term.add("synonyms", label)
                 if prop == "doid":
                     doid = f"doid:{code}"
                     targets = same_as.setdefault(mondo, [])

@@ -134,6 +134,8 @@ class DrugComponent:
     text: str  # the component as it appeared (lower-cased, brackets removed)
     drug_id: str | None
     method: str  # exact | normalized | component | span | fuzzy | placebo | standard-of-care | unresolved
+    matched: str = ""  # the index key that matched ("" when nothing did)
+    alias: bool = False  # True when ``matched`` is only an alias (synonym, brand name) of the drug
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +202,7 @@ class DrugResolver:
                 ):
                     spannable.add(keys[1])
         self._exact: dict[str, str] = {k: v[2] for k, v in best.items()}
+        self._alias_keys = frozenset(k for k, v in best.items() if v[0] == 1)
         self._span_keys = frozenset(k for k in spannable if not all(w in _GENERIC for w in k.split()))
         self._max_words = max((k.count(" ") + 1 for k in self._span_keys), default=1)
         self.fuzzy = fuzzy
@@ -246,8 +249,8 @@ class DrugResolver:
                 return None  # ambiguous: two drugs equally close
         return self._exact[hits[0]]
 
-    def _span(self, norm: str) -> list[str]:
-        """Known names inside ``norm``: longest first, non-overlapping, in text order."""
+    def _span(self, norm: str) -> list[tuple[str, str]]:
+        """Known names inside ``norm`` as (key, drug id): longest first, non-overlapping, in text order."""
         words = norm.split()
         n = len(words)
         taken = [False] * n
@@ -264,10 +267,10 @@ class DrugResolver:
                     continue
                 hit = self._exact.get(key)
                 if hit is not None:
-                    found.append((start, hit))
+                    found.append((start, key, hit))
                     for i in range(start, start + size):
                         taken[i] = True
-        return [d for _, d in sorted(found)]
+        return [(k, d) for _, k, d in sorted(found)]
 
     def _component(self, text: str) -> list[DrugComponent]:
         if is_placebo_text(text):
@@ -275,17 +278,24 @@ class DrugResolver:
         if is_standard_of_care_text(text):
             return [DrugComponent(text, None, "standard-of-care")]
         norm = normalize_drug_name(text)
-        hit = self._exact.get(_basic(text)) or self._exact.get(norm)
-        if hit is not None:
-            return [DrugComponent(text, hit, "component")]
+        for key in (_basic(text), norm):
+            hit = self._exact.get(key)
+            if hit is not None:
+                return [DrugComponent(text, hit, "component", key, key in self._alias_keys)]
         if norm:
-            hits = self._span(norm)
-            if hits:
-                return [DrugComponent(text, h, "span") for h in dict.fromkeys(hits)]
+            spans = self._span(norm)
+            if spans:
+                seen: dict[str, None] = {}
+                out: list[DrugComponent] = []
+                for key, h in spans:
+                    if h not in seen:
+                        seen[h] = None
+                        out.append(DrugComponent(text, h, "span", key, key in self._alias_keys))
+                return out
             if self.fuzzy:
                 hit = self._fuzzy(norm)
                 if hit is not None:
-                    return [DrugComponent(text, hit, "fuzzy")]
+                    return [DrugComponent(text, hit, "fuzzy", norm)]
         return [DrugComponent(text, None, "unresolved")]
 
     def resolve(self, raw: str) -> DrugResolution:
@@ -295,11 +305,12 @@ class DrugResolver:
         soc = is_standard_of_care_text(basic)
         hit = self._exact.get(basic)
         if hit is not None:
-            comps: tuple[DrugComponent, ...] = (DrugComponent(basic, hit, "exact"),)
+            comps: tuple[DrugComponent, ...] = (DrugComponent(basic, hit, "exact", basic, basic in self._alias_keys),)
         else:
-            hit = self._exact.get(normalize_drug_name(basic)) if not (placebo or soc) else None
+            norm = normalize_drug_name(basic)
+            hit = self._exact.get(norm) if not (placebo or soc) else None
             if hit is not None:
-                comps = (DrugComponent(basic, hit, "normalized"),)
+                comps = (DrugComponent(basic, hit, "normalized", norm, norm in self._alias_keys),)
             else:
                 parts = split_combination(basic) or [basic]
                 comps = tuple(c for p in parts for c in self._component(p))

@@ -95,16 +95,29 @@ def test_trial_nodes_and_resolved_edges(tmp_path: Path) -> None:
     tests = {(e.source, e.target): e for e in edges if e.type is R.TESTS}
     assert {d for s, d in tests if s == t.id} == {"drugbank:DB08896", "drugbank:DB00515", "drugbank:DB00642"}
     assert tests[(t.id, "drugbank:DB00515")].properties["name_in_trial"].startswith("regorafenib")
+    assert tests[(t.id, "drugbank:DB00515")].properties["method"] == "rule:component"
     studies = {(e.source, e.target): e for e in edges if e.type is R.STUDIES}
-    # C34.90 exact on the NSCLC node; C34.91 only through its parent C34 -> lung cancer
-    assert studies[(t.id, "mondo:0005233")].properties == {"icd10": ["C34.90"], "match": "exact"}
-    assert studies[(t.id, "mondo:0008903")].properties == {"icd10": ["C34.91"], "match": "parent"}
-    # unknown drug and unmapped ICD code stay visible; disease name fallback used
+    # by name: "non-small cell lung cancer" -> the NSCLC node (cancer/carcinoma rule), confirmed by
+    # C34.90; C34.91 (whose parent C34 is lung cancer) adds nothing: codes never add a disease
+    assert {d for s, d in studies if s == t.id} == {"mondo:0005233"}
+    assert studies[(t.id, "mondo:0005233")].properties == {
+        "name_in_trial": "non-small cell lung cancer", "method": "rule:neoplasm+icd10_confirmed",
+        "matched": "non small cell lung carcinoma", "score": 0.94, "icd10": ["C34.90"],
+    }
+    # "lung cancer": the Mondo node and its SAME_AS DOID equivalent, both by exact label
+    t2 = nodes["clinicaltrials:NCT00000102"]
+    assert {d for s, d in studies if s == t2.id} == {"mondo:0008903", "doid:1324"}
+    assert studies[(t2.id, "doid:1324")].properties["method"] == "exact_label+icd10_confirmed"
+    # unknown drug stays visible; the unmapped ICD code changes nothing
     t3 = nodes["clinicaltrials:NCT00000103"]
     assert t3.properties["unresolved_drugs"] == ["unknownumab"]
     assert t3.properties["has_placebo_arm"] is True
-    assert studies[(t3.id, "mondo:0005148")].properties["match"] == "name"
-    assert "drug:unknownumab" in ctx.unknown["top"] and "icd10:Z99.99" in ctx.unknown["top"]
+    assert studies[(t3.id, "mondo:0005148")].properties["method"] == "exact_label"
+    assert "drug:unknownumab" in ctx.unknown["top"]
+    # "diabetes" -> "diabetes mellitus" is no node of the fixture: reported, not guessed from E11.9
+    t4 = nodes["clinicaltrials:NCT00000202"]
+    assert not [d for s, d in studies if s == t4.id]
+    assert t4.properties["unresolved_diseases"] == ["diabetes"] and "disease:diabetes" in ctx.unknown["top"]
     assert all(e.provenance.source == "top" for e in edges)
 
 
