@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from kgimagine.errors import LoaderError
+from kgimagine.errors import FileEncodingError, LoaderError
 from kgimagine.kg.model import Edge, Node, Provenance
 from kgimagine.loaders.base import LoadContext, Record, RejectSink, SourceFile, SourceSpec, iter_csv_records
 from kgimagine.loaders.resolve import is_placebo_text, is_standard_of_care_text, normalize_icd10
@@ -101,12 +101,17 @@ def _parse_icd(value: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def parse_top_record(row: Mapping[str, str | None], line: int, has_label: bool) -> TopRow:
-    """Pure: one csv record (a dict) -> ``TopRow``; ``TopRowError`` names the bad column."""
+def parse_top_record(
+    row: Mapping[str, str | None], line: int, has_label: bool, *, require_nctid: bool = True
+) -> TopRow:
+    """Pure: one csv record (a dict) -> ``TopRow``; ``TopRowError`` names the bad column.
+
+    ``require_nctid=False`` accepts an empty ``nctid`` (a planned trial has none): ``nctid == ""``.
+    """
     nctid = (row.get("nctid") or "").strip()
-    if not nctid:
+    if not nctid and require_nctid:
         raise TopRowError("empty nctid")
-    if not _NCT.match(nctid):
+    if nctid and not _NCT.match(nctid):
         raise TopRowError(f"bad NCT id {nctid!r} (expected NCT + 8 digits)")
     label: int | None = None
     if has_label:
@@ -128,18 +133,41 @@ def parse_top_record(row: Mapping[str, str | None], line: int, has_label: bool) 
     )
 
 
-def read_top_csv(path: str | Path, rejects: RejectSink | None = None, *, source: str = SOURCE) -> Iterator[TopRow]:
+def read_top_csv(
+    path: str | Path,
+    rejects: RejectSink | None = None,
+    *,
+    source: str = SOURCE,
+    require_nctid: bool = True,
+) -> Iterator[TopRow]:
     """Yield the parsable rows of a TOP CSV; malformed rows go to ``rejects`` (file, line, reason).
 
     The file may lack ``label``/``status``/``why_stop`` (a user's own trials): ``label`` is None.
-    A missing required column or unreadable file raises ``LoaderError``.
+    ``require_nctid=False``: a row with an empty ``nctid`` is kept (``nctid == ""``).
+    A missing required column or unreadable file raises ``LoaderError``; a binary or non-UTF-8
+    file raises ``FileEncodingError``.
     """
     path = Path(path)
+    try:
+        yield from _read_top_csv(path, rejects, source, require_nctid)
+    except UnicodeDecodeError as exc:
+        raise FileEncodingError(
+            f"TOP file {path} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} cannot be decoded); "
+            "save it as a UTF-8 CSV"
+        ) from None
+
+
+def _read_top_csv(path: Path, rejects: RejectSink | None, source: str, require_nctid: bool) -> Iterator[TopRow]:
     sink = rejects if rejects is not None else RejectSink()
     try:
+        with open(path, "rb") as raw:
+            head = raw.read(8192)
         fh = open(path, newline="", encoding="utf-8")
     except OSError as exc:
         raise LoaderError(f"cannot read TOP file {path}: {exc}") from exc
+    if b"\x00" in head:
+        fh.close()
+        raise FileEncodingError(f"TOP file {path} is binary (it contains NUL bytes), not a CSV; pass a UTF-8 CSV")
     with fh:
         reader = csv.reader(fh, strict=True)
         try:
@@ -173,7 +201,7 @@ def read_top_csv(path: str | Path, rejects: RejectSink | None = None, *, source:
             record.pop("status", None)
             record.pop("why_stop", None)
             try:
-                yield parse_top_record(record, start, has_label)
+                yield parse_top_record(record, start, has_label, require_nctid=require_nctid)
             except TopRowError as exc:
                 sink.reject(source, str(path), start, str(exc), ",".join(fields)[:500])
 

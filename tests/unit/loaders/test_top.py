@@ -214,3 +214,25 @@ def test_repodb_labels_from_valid_keeps_that_status(tmp_path: Path) -> None:
     assert trialled["drugbank:DB01268"].properties["status"] == "terminated"
     assert trialled["drugbank:DB00619"].properties["status"] == "suspended"
     assert loader.stats["withheld_evaluation_trials"] == 0
+
+
+def test_non_utf8_and_binary_files_are_one_encoding_error(tmp_path: Path) -> None:
+    from kgimagine.errors import FileEncodingError
+
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes((DATA / "unlabelled.csv").read_text(encoding="utf-8").replace("lung", "lüng").encode("latin-1"))
+    with pytest.raises(FileEncodingError, match="not UTF-8"):
+        list(read_top_csv(latin))
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(FileEncodingError, match="binary"):
+        list(read_top_csv(binary))
+
+
+def test_row_without_nctid_kept_only_when_not_required(tmp_path: Path) -> None:
+    f = tmp_path / "planned.csv"
+    f.write_text("nctid,phase,diseases,icdcodes,drugs,criteria\n,phase 2,['lung cancer'],[],['imatinib'],x\n")
+    sink = RejectSink()
+    assert list(read_top_csv(f, sink)) == [] and sink.rejects[0].reason == "empty nctid"
+    rows = list(read_top_csv(f, require_nctid=False))
+    assert [(r.nctid, r.diseases) for r in rows] == [("", ("lung cancer",))]
