@@ -351,6 +351,55 @@ def trial_records(
                     "icd10": codes})
 
 
+USER_SOURCE = "user-trials"
+
+
+class UserTrialLoader:
+    """Unlabelled trials from a user's TOP-format CSV (``kgimagine kg add-trials``).
+
+    ``label``/``status``/``why_stop`` columns, if present, are never read into the graph. Rows
+    without an NCT id, and trials already in the graph, become rejects (with their line); the
+    links are ``TrialResolver.resolve`` of each row, as for the TOP trials of the build.
+    """
+
+    def __init__(self, path: str | Path, *, resolver: "TrialResolver | None" = None) -> None:
+        self.path = Path(path)
+        self.name = USER_SOURCE
+        self.spec = SourceSpec(name=USER_SOURCE, version=f"user file {self.path.name}",
+                               licence="as supplied by the user", homepage="", files=())
+        self.resolver = resolver
+        self._store: Any = None
+        self.stats: dict[str, int] = {}
+
+    def prepare(self, store: Any) -> None:
+        from kgimagine.trials.resolve import TrialResolver
+
+        self._store = store
+        if self.resolver is None:
+            self.resolver = TrialResolver(store)
+
+    def iter_records(self, ctx: LoadContext) -> Iterator[Record]:
+        if self.resolver is None:
+            raise LoaderError("UserTrialLoader needs a resolver: call prepare(store) or pass resolver=")
+        if not self.path.is_file():
+            raise LoaderError(f"trial file {self.path} does not exist; pass a TOP-format CSV "
+                              f"({', '.join(REQUIRED_COLUMNS)})")
+        stats = new_resolution_stats()
+        seen: set[str] = set()
+        for row in read_top_csv(self.path, ctx.rejects, source=USER_SOURCE):
+            trial_id = f"clinicaltrials:{row.nctid}"
+            if row.nctid in seen:
+                ctx.rejects.reject(USER_SOURCE, str(self.path), row.line, f"{row.nctid} repeats an earlier row")
+                continue
+            if self._store is not None and self._store.has_node(trial_id):
+                ctx.rejects.reject(USER_SOURCE, str(self.path), row.line, f"{row.nctid} is already in the graph")
+                continue
+            seen.add(row.nctid)
+            prov = Provenance(USER_SOURCE, self.spec.version, self.spec.licence, f"{self.path.name}:{row.line}")
+            yield from trial_records(row, self.resolver, prov, {"split": "user", "splits": ["user"]}, ctx, stats)
+        self.stats = stats
+
+
 def iter_trial_ids(paths: Mapping[str, Path], splits: set[str] | frozenset[str]) -> set[str]:
     """NCT ids of the named splits, read leniently: every NCT-shaped ``nctid`` counts, even on a
     row the full reader would reject (for leakage decisions a superset is the safe side)."""

@@ -12,6 +12,7 @@ from kgimagine.kg.model import Edge, Node
 from kgimagine.loaders.base import LoadContext, RejectSink
 from kgimagine.loaders.repodb import RepoDBLoader
 from kgimagine.loaders.top import TopRow, TopTrialLoader, read_top_csv
+from kgimagine.types import NodeLabel as L
 from kgimagine.types import RelationType as R
 from tests.unit.loaders.test_resolve import fixture_store
 
@@ -236,3 +237,38 @@ def test_row_without_nctid_kept_only_when_not_required(tmp_path: Path) -> None:
     assert list(read_top_csv(f, sink)) == [] and sink.rejects[0].reason == "empty nctid"
     rows = list(read_top_csv(f, require_nctid=False))
     assert [(r.nctid, r.diseases) for r in rows] == [("", ("lung cancer",))]
+
+
+def test_cli_add_trials_adds_unlabelled_linked_trials_and_rejects_with_lines(tmp_path: Path, monkeypatch, capsys) -> None:
+    from kgimagine.cli.app import main
+    from kgimagine.kg.networkx_store import NetworkXGraphStore
+
+    graph = tmp_path / "graph"
+    st = fixture_store(graph)
+    st.upsert_nodes([Node("clinicaltrials:NCT00000999", L.TRIAL, "NCT00000999", {"outcome_label": 1, "split": "train"})])
+    st.save()
+    f = tmp_path / "mine.csv"
+    f.write_text(
+        "nctid,label,status,why_stop,phase,diseases,icdcodes,drugs,criteria\n"
+        "NCT00000501,1,completed,zq17,phase 2,['non-small cell lung cancer'],\"[\"\"['C34.90']\"\"]\","
+        "\"['Gleevec 400 mg', 'placebo']\",adults\n"
+        ",0,terminated,qx42,phase 2,['lung cancer'],[],['imatinib'],no id\n"
+        "NCT00000999,1,completed,,phase 1,['lung cancer'],[],['imatinib'],already there\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("KGIMAGINE_CACHE", str(tmp_path / "cache"))
+    try:
+        main(["kg", "add-trials", str(f), "--store", str(graph)])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    out = capsys.readouterr()
+    assert "added 1 trials" in out.out
+    assert f"{f}:3: empty nctid" in out.err and f"{f}:4: NCT00000999 is already in the graph" in out.err
+    g = NetworkXGraphStore(graph)
+    node = g.get_node("clinicaltrials:NCT00000501")
+    assert "outcome_label" not in node.properties and node.properties["split"] == "user"
+    assert not any(t in str(node.properties) for t in ("zq17", "completed"))
+    links = {(e.type, e.target): e for e in g.iter_edges() if e.source == node.id}
+    assert set(links) == {(R.TESTS, "drugbank:DB00619"), (R.STUDIES, "mondo:0005233")}
+    assert links[(R.STUDIES, "mondo:0005233")].properties["method"] == "rule:neoplasm+icd10_confirmed"
+    assert g.get_node("clinicaltrials:NCT00000999").properties == {"outcome_label": 1, "split": "train"}
