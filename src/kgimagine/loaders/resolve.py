@@ -82,14 +82,31 @@ _GENERIC = frozenset(
     water oil sugar salt acid alcohol oxygen extended release sustained controlled delayed modified
     immediate film coated chewable formulation formulations depot xr er sr cr ir la xl body weight wt kg
     rescue new old novel reference comparator based schedule months years relief pain muscle ice easy
-    perform cold hot medicated patch analgesic gel cream powder drops natural naturals plus""".split()
+    perform cold hot medicated patch analgesic gel cream powder drops natural naturals plus
+    methyl ethyl propyl butyl amino hydroxy chloro fluoro bromo acetyl phenyl benzyl oxo dimethyl""".split()
 )
 _CODE_LIKE = re.compile(r"\d")
+def keeps_code(text: str, norm: str) -> bool:
+    """False when normalising dropped the digits of a development code ("cnto 1275" -> "cnto"):
+    such a key would name every code of that prefix."""
+    has_code = any(m.group(1) not in _NOT_CODE_PREFIX for m in _CODE_PARTS.finditer(text.lower()))
+    return not (has_code and not _CODE_LIKE.search(norm))
+
+
+_CODE_PARTS = re.compile(r"(?<![a-z0-9])([a-z]{2,6})[\s-]?(\d{3,})(?![0-9.,]*\s*(?:mg|mcg|µg|ug|g|ml|iu|units?|%|mmol)(?![a-z]))")
+_NOT_CODE_PREFIX = frozenset("of at to in on and or day days dose doses for with by per over every week weeks".split())
+
+
+def _join_code(m: re.Match[str]) -> str:
+    return m.group(0) if m.group(1) in _NOT_CODE_PREFIX else m.group(1) + m.group(2)
 
 
 def normalize_drug_name(text: str) -> str:
-    """Lower-case, drop bracketed codes, dose/schedule text, salt words and punctuation."""
-    s = text.lower()
+    """Lower-case, drop bracketed codes, dose/schedule text, salt words and punctuation.
+
+    A development code keeps its digits, joined to its prefix ("CNTO 1275" -> "cnto1275"), so
+    that two codes of one sponsor never share a key."""
+    s = _CODE_PARTS.sub(_join_code, text.lower())
     prev = None
     while prev != s:  # nested brackets
         prev = s
@@ -191,6 +208,8 @@ class DrugResolver:
                 if not text:
                     continue
                 keys = (_basic(text), normalize_drug_name(text))
+                if not keeps_code(text, keys[1]):
+                    keys = (keys[0], keys[0])
                 for key in keys:
                     add(key, prio, drug_id)
                 # the span method (a name *inside* a longer label) trusts only primary names,
@@ -278,6 +297,8 @@ class DrugResolver:
         if is_standard_of_care_text(text):
             return [DrugComponent(text, None, "standard-of-care")]
         norm = normalize_drug_name(text)
+        if not keeps_code(text, norm):
+            norm = ""
         for key in (_basic(text), norm):
             hit = self._exact.get(key)
             if hit is not None:
@@ -308,7 +329,7 @@ class DrugResolver:
             comps: tuple[DrugComponent, ...] = (DrugComponent(basic, hit, "exact", basic, basic in self._alias_keys),)
         else:
             norm = normalize_drug_name(basic)
-            hit = self._exact.get(norm) if not (placebo or soc) else None
+            hit = self._exact.get(norm) if not (placebo or soc) and keeps_code(basic, norm) else None
             if hit is not None:
                 comps = (DrugComponent(basic, hit, "normalized", norm, norm in self._alias_keys),)
             else:

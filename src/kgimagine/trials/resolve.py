@@ -102,7 +102,8 @@ _ORGAN = {
     "ovarian": "ovary", "mammary": "breast", "cutaneous": "skin", "esophageal": "esophagus",
     "oesophageal": "esophagus", "uterine": "uterus", "cervical": "cervix", "vesical": "bladder",
     "thyroidal": "thyroid", "laryngeal": "larynx", "testicular": "testis", "endometrial": "endometrium",
-    "neoplastic": "neoplasm", "tumour": "tumor", "tumours": "tumor", "oesophagus": "esophagus",
+    "neoplastic": "neoplasm", "tumour": "neoplasm", "tumours": "neoplasm", "tumor": "neoplasm", "tumors": "neoplasm",
+    "oesophagus": "esophagus",
     "haematologic": "hematologic", "leukaemia": "leukemia", "anaemia": "anemia", "infectious": "infection",
 }
 _IRREGULAR = {"metastases": "metastasis", "neoplasms": "neoplasm", "diseases": "disease", "viruses": "virus",
@@ -152,7 +153,13 @@ _QUALIFIERS = re.compile(
 )
 _TAIL = re.compile(r"\s+(?:with|without|in|after|following|due\s+to|secondary\s+to|associated\s+with)\s+.*$")
 
-_NEOPLASM_WORDS = ("cancer", "carcinoma", "neoplasm", "tumor")
+#: the variants tried for each neoplasm word, nearest meaning first
+_NEOPLASM_VARIANTS = {
+    "tumor": ("neoplasm", "tumor", "cancer", "carcinoma"),
+    "neoplasm": ("neoplasm", "cancer", "tumor", "carcinoma"),
+    "cancer": ("cancer", "carcinoma", "neoplasm"),
+    "carcinoma": ("carcinoma", "cancer"),
+}
 _NEOPLASM = re.compile(
     r"\b(?:malignant\s+neoplasms?|malignant\s+tumou?rs?|malignancy|malignancies|cancers?|carcinomas?|neoplasms?|tumou?rs?)\b"
 )
@@ -220,8 +227,11 @@ def _rule_neoplasm(s: str) -> list[str]:
     m = _NEOPLASM.search(low)
     if m is None:
         return []
+    word = m.group(0)
+    kind = ("cancer" if word.startswith(("malignan", "cancer")) else "carcinoma" if word.startswith("carcinoma")
+            else "neoplasm" if "neoplasm" in word else "tumor")
     out = []
-    for w in _NEOPLASM_WORDS:
+    for w in _NEOPLASM_VARIANTS[kind]:
         cand = low[: m.start()] + w + low[m.end():]
         if normalize_name(cand) != normalize_name(low):
             out.append(cand)
@@ -286,6 +296,7 @@ class DiseaseNameIndex:
         for table in (self.label_bag, self.synonym_bag):
             table.pop("", None)
         parent: dict[str, str] = {}
+        partners: dict[str, set[str]] = defaultdict(set)
 
         def find(x: str) -> str:
             while parent.get(x, x) != x:
@@ -294,18 +305,21 @@ class DiseaseNameIndex:
             return x
 
         for a, b in same_as:
+            partners[a].add(b)
+            partners[b].add(a)
             ra, rb = find(a), find(b)
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
         self._group = {n: find(n) for n in parent}
-        self._members: dict[str, list[str]] = defaultdict(list)
-        for n, g in self._group.items():
-            if n in self.names:
-                self._members[g].append(n)
+        # one-to-one exact matches only: Mondo "cancer" matches three DOID terms, none of them the
+        # same concept alone
+        self._twin = {a: next(iter(bs)) for a, bs in partners.items()
+                      if len(bs) == 1 and len(partners[next(iter(bs))]) == 1 and next(iter(bs)) in self.names}
 
     def equivalents(self, node_id: str) -> list[str]:
-        """The Disease nodes SAME_AS-equivalent to ``node_id`` (itself included), Mondo first."""
-        return sorted(self._members.get(self.group(node_id), [node_id]), key=_rank)
+        """``node_id`` and its one-to-one SAME_AS twin (a Mondo term and its DOID match), Mondo first."""
+        twin = self._twin.get(node_id)
+        return sorted([node_id, twin] if twin else [node_id], key=_rank)
 
     @classmethod
     def from_store(cls, store: Any) -> "DiseaseNameIndex":
@@ -409,7 +423,7 @@ class TrialResolver:
         ids = sorted(idx.names)
         return ids, [idx.names[i] for i in ids]
 
-    def _embedding_match(self, name: str) -> tuple[str, str, float] | None:
+    def embedding_match(self, name: str) -> tuple[str, str, float] | None:
         if self.embedder is None:
             return None
         import numpy as np
@@ -455,7 +469,7 @@ class TrialResolver:
                 out = [(i, method, matched, score) for i in sorted(ids, key=_rank)]
                 break
             if not out:
-                emb = self._embedding_match(name)
+                emb = self.embedding_match(name)
                 if emb is not None:
                     out = [(emb[0], "embedding", emb[1], round(emb[2], 4))]
         self._disease_cache[name] = out

@@ -79,6 +79,8 @@ def diseases() -> DiseaseResolver:
         ("Pazopanib Hydrochloride tablets", "pazopanib"),
         ("5-fluorouracil", "5 fluorouracil"),
         ("interleukin-2 1 MIU", "interleukin 2"),
+        ("CNTO 1275 45 mg", "cnto1275"),  # a development code keeps its digits
+        ("bendamustine at a dose of 100 mg/m2", "bendamustine"),
     ],
 )
 def test_normalize_drug_name(raw: str, norm: str) -> None:
@@ -225,3 +227,10 @@ def test_span_ignores_generic_brand_aliases_and_finds_every_name() -> None:
     assert res.resolve("su011248 50 mg schedule 4/2").drug_ids == ["drugbank:DB01268"]
     # the alias still matches a whole label exactly
     assert res.resolve("Extended Release").drug_ids == ["drugbank:DB00761"]
+
+
+def test_development_codes_of_one_prefix_never_share_a_key() -> None:
+    r = DrugResolver.from_entries([("drugbank:DB05679", "Ustekinumab", ["CNTO 1275"])])
+    assert r.resolve("cnto 1275 90 mg").drug_ids == ["drugbank:DB05679"]
+    assert r.resolve("cnto 1959 (15 mg)").drug_ids == []  # another CNTO code: not ustekinumab
+    assert r.resolve("1 mg/kg cnto 136").drug_ids == []
