@@ -80,7 +80,6 @@ def diseases() -> DiseaseResolver:
         ("5-fluorouracil", "5 fluorouracil"),
         ("interleukin-2 1 MIU", "interleukin 2"),
         ("CNTO 1275 45 mg", "cnto1275"),  # a development code keeps its digits
-        ("bendamustine at a dose of 100 mg/m2", "bendamustine"),
     ],
 )
 def test_normalize_drug_name(raw: str, norm: str) -> None:
@@ -230,7 +229,9 @@ def test_span_ignores_generic_brand_aliases_and_finds_every_name() -> None:
 
 
 def test_development_codes_of_one_prefix_never_share_a_key() -> None:
-    r = DrugResolver.from_entries([("drugbank:DB05679", "Ustekinumab", ["CNTO 1275"])])
+    r = DrugResolver.from_entries([("drugbank:DB05679", "Ustekinumab", ["CNTO 1275"]),
+                                   ("drugcentral:302", "bendamustine", [])])
+    assert r.resolve("bendamustine at a dose of 100 mg/m2").drug_ids == ["drugcentral:302"]  # a dose, no code
     assert r.resolve("cnto 1275 90 mg").drug_ids == ["drugbank:DB05679"]
     assert r.resolve("cnto 1959 (15 mg)").drug_ids == []  # another CNTO code: not ustekinumab
     assert r.resolve("1 mg/kg cnto 136").drug_ids == []
