@@ -221,26 +221,20 @@ def main() -> None:
 
 def embedding_sweep(store, resolver, gold_d, rows, cache: Path) -> list[str]:
     """Precision / recall of name rules + the MiniLM fallback at several thresholds."""
-    import numpy as np
-
     from kgimagine.reasoning.embedding import MiniLMEmbedder
 
+    from kgimagine.trials.resolve import cached_label_vectors
+
     emb = MiniLMEmbedder()
-    ids, texts = resolver.embedding_labels()
-    cache.mkdir(parents=True, exist_ok=True)
-    f = cache / f"disease-labels-{store.graph_version()}.npy"
+    ids, _ = resolver.embedding_labels()
     t0 = time.perf_counter()
     emb.encode(["warm-up"])
     load_s = time.perf_counter() - t0
+    warm = any(cache.glob("disease-labels-*.npy")) if cache.is_dir() else False
     t0 = time.perf_counter()
-    if f.is_file():
-        vecs = np.load(f)
-        how = "read from the on-disk cache"
-    else:
-        vecs = emb.encode(texts)
-        np.save(f, vecs)
-        how = "encoded cold"
+    vecs = cached_label_vectors(resolver, emb, cache)
     enc_s = time.perf_counter() - t0
+    how = "read from the on-disk cache" if warm else "encoded cold (then cached)"
     with_emb = TrialResolver(store, embedder=emb, embedding_threshold=0.0, label_vectors=vecs)
     # best embedding candidate per unresolved gold name (threshold 0: always one)
     cand: dict[tuple[str, str], tuple[str, float]] = {}

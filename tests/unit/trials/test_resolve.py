@@ -198,3 +198,40 @@ def test_stored_trial_and_described_trial_resolve_to_the_same_ids(store, tmp_pat
         assert resolved.trial_id == tid
         assert resolved.disease_ids == list(described.disease_ids)
         assert resolved.drug_ids == list(described.drug_ids)
+
+
+# -- embedding fallback (a fake encoder: bag-of-letters vectors) --------------------------------
+class _LetterEncoder:
+    model_id = "letters/test"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts):
+        import numpy as np
+
+        self.calls += 1
+        out = np.zeros((len(texts), 26), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for ch in t.lower():
+                if "a" <= ch <= "z":
+                    out[i, ord(ch) - 97] += 1
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def test_embedding_fallback_only_above_threshold_and_cached_on_disk(store, tmp_path) -> None:
+    from kgimagine.trials.resolve import cached_label_vectors
+
+    enc = _LetterEncoder()
+    plain = TrialResolver(store)
+    vecs = cached_label_vectors(plain, enc, tmp_path)
+    again = cached_label_vectors(plain, enc, tmp_path)
+    assert enc.calls == 1 and (vecs == again).all() and len(list(tmp_path.glob("*.npy"))) == 1
+    strict = TrialResolver(store, embedder=enc, embedding_threshold=0.95, label_vectors=vecs)
+    loose = TrialResolver(store, embedder=enc, embedding_threshold=0.85, label_vectors=vecs)
+    # "hypertensive" is 0.884 from "hypertension" with this encoder: kept at 0.85, not at 0.95
+    assert strict.resolve([], ["hypertensive"]).unresolved_diseases == ("hypertensive",)
+    m = loose.resolve([], ["hypertensive"]).disease_matches[0]
+    assert (m.node_id, m.method, m.matched, m.score) == ("mondo:0005044", "embedding", "hypertension", 0.8839)
+    assert loose.resolve([], ["zzzz qqq"]).unresolved_diseases == ("zzzz qqq",)
+    assert plain.resolve([], ["hypretension"]).unresolved_diseases == ("hypretension",)  # off by default
