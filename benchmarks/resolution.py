@@ -47,13 +47,19 @@ metastatic advanced refractory relapsed i ii iii iv v 1 2 3 4 infection infectio
 protocol specific solid""".split())
 
 
+#: synonyms for this measure: every neoplasm word counts as "cancer"
+_NEOPLASM_SYNONYMS = {w: "cancer" for w in ("tumor", "tumour", "neoplasm", "carcinoma", "malignancy", "malignancie",
+                                               "malignant", "cancer")}
+
+
 def _words(text: str, *, content: bool) -> set[str]:
     """Words of ``text`` (plural s dropped, organ adjectives as nouns); ``content``: generic words
     out, unless nothing else is left (a listed "neoplasms" or "cancer" keeps its word)."""
     words = set()
     for w in normalize_name(text).split():
         w = w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")) else w
-        words.add(_ORGAN.get(w, w))
+        w = _ORGAN.get(w, w)
+        words.add(_NEOPLASM_SYNONYMS.get(w, w))
     if not content:
         return words
     return {w for w in words if w not in GENERIC} or words
@@ -162,8 +168,8 @@ def main() -> None:
 
     lines += ["## Unrelated disease links (all TOP trials of the 4 shared files)", "",
               "A trial counts when >= 1 of its STUDIES diseases shares no word with the disease names it lists "
-              "(node name + synonyms vs listed names; plural s dropped; listed abbreviations also as their "
-              "expansion). *content words*: generic words (cancer, carcinoma, neoplasm, tumor, disease, "
+              "(node name + synonyms vs listed names; plural s dropped; organ adjectives as nouns; tumor, neoplasm, "
+              "carcinoma, malignancy count as the word cancer; listed abbreviations also as their expansion). *content words*: generic words (cancer, carcinoma, neoplasm, tumor, disease, "
               "disorder, syndrome, stage, adult, chronic, acute, recurrent, ...) do not count as shared.", "",
               "| graph | trials | >= 1 disease | with a disease name | unrelated link (any word) | unrelated link (content words) |",
               "|---|---|---|---|---|---|"]

@@ -124,6 +124,11 @@ def _basic(text: str) -> str:
     return _SPACES.sub(" ", text.lower()).strip()
 
 
+def _bracket_texts(text: str) -> list[str]:
+    """The contents of the innermost brackets of ``text``."""
+    return [m.group(0)[1:-1] for m in _BRACKETS.finditer(text)]
+
+
 def split_combination(text: str) -> list[str]:
     """Split a combination label into its parts (brackets removed first; empty parts dropped)."""
     s = text.lower()
@@ -150,7 +155,7 @@ def is_standard_of_care_text(text: str) -> bool:
 class DrugComponent:
     text: str  # the component as it appeared (lower-cased, brackets removed)
     drug_id: str | None
-    method: str  # exact | normalized | component | span | fuzzy | placebo | standard-of-care | unresolved
+    method: str  # exact | normalized | component | span | acid | bracket | fuzzy | placebo | standard-of-care | unresolved
     matched: str = ""  # the index key that matched ("" when nothing did)
     alias: bool = False  # True when ``matched`` is only an alias (synonym, brand name) of the drug
 
@@ -191,14 +196,16 @@ class DrugResolver:
         fuzzy: bool = False,
         fuzzy_cutoff: float = 0.92,
     ) -> None:
-        # key -> (priority, drug_id); priority 0 = primary name, 1 = alias
-        best: dict[str, tuple[int, tuple[int, str], str]] = {}
+        # key -> (priority, derived, drug_id rank, drug_id); priority 0 = primary name, 1 = alias;
+        # derived 1 = the key is a normalised form (an alias "Aspirin" beats "Aspirin (free)")
+        best: dict[str, tuple[int, int, tuple[int, str], str]] = {}
         spannable: set[str] = set()
 
-        def add(key: str, prio: int, drug_id: str) -> None:
-            if not key:
+        def add(key: str, prio: int, drug_id: str, derived: int) -> None:
+            # a key of generic words only ("solution", "eye drops") names no drug
+            if not key or not normalize_drug_name(key) or all(w in _GENERIC for w in key.split()):
                 return
-            cand = (prio, _id_rank(drug_id), drug_id)
+            cand = (prio, derived, _id_rank(drug_id), drug_id)
             old = best.get(key)
             if old is None or cand < old:
                 best[key] = cand
@@ -210,8 +217,8 @@ class DrugResolver:
                 keys = (_basic(text), normalize_drug_name(text))
                 if not keeps_code(text, keys[1]):
                     keys = (keys[0], keys[0])
-                for key in keys:
-                    add(key, prio, drug_id)
+                for derived, key in enumerate(keys):
+                    add(key, prio, drug_id, derived)
                 # the span method (a name *inside* a longer label) trusts only primary names,
                 # code-like aliases (su011248, bay 73-4506) and brand names of >= 6 letters that
                 # are not generic words: DrugBank aliases include "ice", "body", "extended release"
@@ -220,7 +227,7 @@ class DrugResolver:
                     len(keys[1]) >= 6 and not all(w in _GENERIC for w in words)
                 ):
                     spannable.add(keys[1])
-        self._exact: dict[str, str] = {k: v[2] for k, v in best.items()}
+        self._exact: dict[str, str] = {k: v[3] for k, v in best.items()}
         self._alias_keys = frozenset(k for k, v in best.items() if v[0] == 1)
         self._span_keys = frozenset(k for k in spannable if not all(w in _GENERIC for w in k.split()))
         self._max_words = max((k.count(" ") + 1 for k in self._span_keys), default=1)
@@ -313,6 +320,12 @@ class DrugResolver:
                         seen[h] = None
                         out.append(DrugComponent(text, h, "span", key, key in self._alias_keys))
                 return out
+            words = norm.split()
+            if len(words) == 1 and words[0].endswith("ate") and len(words[0]) > 6:
+                acid = words[0][:-3] + "ic acid"  # a salt's anion: "mycophenolate" -> "mycophenolic acid"
+                hit = self._exact.get(acid)
+                if hit is not None:
+                    return [DrugComponent(text, hit, "acid", acid, acid in self._alias_keys)]
             if self.fuzzy:
                 hit = self._fuzzy(norm)
                 if hit is not None:
@@ -335,6 +348,15 @@ class DrugResolver:
             else:
                 parts = split_combination(basic) or [basic]
                 comps = tuple(c for p in parts for c in self._component(p))
+                if any(c.method == "unresolved" for c in comps):
+                    # "rad001 (everolimus)", "vitamin b12 (cyanocobalamin)": the bracket names the drug
+                    inner = [c for b in _bracket_texts(basic) for p in split_combination(b)
+                             for c in self._component(p) if c.drug_id is not None]
+                    known = {c.drug_id for c in comps}
+                    inner = [DrugComponent(c.text, c.drug_id, "bracket", c.matched, c.alias) for c in inner
+                             if c.drug_id not in known and not known.add(c.drug_id)]  # type: ignore[func-returns-value]
+                    if inner:
+                        comps = tuple(c for c in comps if c.method != "unresolved") + tuple(inner)
         return DrugResolution(
             raw=text,
             components=comps,

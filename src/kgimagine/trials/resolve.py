@@ -95,7 +95,7 @@ class TextEncoder(Protocol):
 # --------------------------------------------------------------------------------------
 _PUNCT = re.compile(r"[^a-z0-9]+")
 _BRACKETS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
-_STOP = frozenset({"of", "the", "and", "or", "in", "a", "an", "with", "nos", "disease", "disorder", "s"})
+_STOP = frozenset({"of", "the", "and", "or", "in", "a", "an", "with", "nos", "disease", "disorder", "s", "system"})
 #: organ adjectives read as their noun in word-order keys (both sides)
 _ORGAN = {
     "pancreatic": "pancreas", "prostatic": "prostate", "gastric": "stomach", "renal": "kidney",
@@ -103,10 +103,12 @@ _ORGAN = {
     "ovarian": "ovary", "mammary": "breast", "cutaneous": "skin", "esophageal": "esophagus",
     "oesophageal": "esophagus", "uterine": "uterus", "cervical": "cervix", "vesical": "bladder",
     "thyroidal": "thyroid", "laryngeal": "larynx", "testicular": "testis", "endometrial": "endometrium",
-    "neoplastic": "neoplasm", "tumour": "neoplasm", "tumours": "neoplasm", "tumor": "neoplasm", "tumors": "neoplasm",
-    "oesophagus": "esophagus",
+    "neoplastic": "neoplasm", "tumour": "tumor", "tumours": "tumor", "oesophagus": "esophagus",
     "haematologic": "hematologic", "leukaemia": "leukemia", "anaemia": "anemia", "infectious": "infection",
 }
+_ORGAN_WORDS = frozenset(_ORGAN) | frozenset(_ORGAN.values()) | frozenset(
+    "lung breast liver skin brain heart bone blood colon kidney bladder head neck".split()
+)
 _IRREGULAR = {"metastases": "metastasis", "neoplasms": "neoplasm", "diseases": "disease", "viruses": "virus",
               "lymphomas": "lymphoma", "carcinomas": "carcinoma", "sarcomas": "sarcoma", "myelomas": "myeloma"}
 
@@ -150,13 +152,13 @@ _QUALIFIERS = re.compile(
     r"operable|untreated|progressive|persistent|adult|adults|childhood|pediatric|paediatric|"
     r"primary|localized|localised|disseminated|severe|moderate|mild|moderate\s+to\s+severe|"
     r"mild\s+to\s+moderate|uncontrolled|poorly\s+controlled|protocol\s+specific|unspecified|"
-    r"postmenopausal|premenopausal|male|female|hormone\s+refractory|castration\s+resistant|chronic)\b"
+    r"postmenopausal|premenopausal|male|female|hormone\s+refractory|castration\s+resistant|chronic|solid|malignant)\b"
 )
 _TAIL = re.compile(r"\s+(?:with|without|in|after|following|due\s+to|secondary\s+to|associated\s+with)\s+.*$")
 
 #: the variants tried for each neoplasm word, nearest meaning first
 _NEOPLASM_VARIANTS = {
-    "tumor": ("neoplasm", "tumor", "cancer", "carcinoma"),
+    "tumor": ("cancer", "neoplasm", "carcinoma"),
     "neoplasm": ("neoplasm", "cancer", "tumor", "carcinoma"),
     "cancer": ("cancer", "carcinoma", "neoplasm"),
     "carcinoma": ("carcinoma", "cancer"),
@@ -290,7 +292,9 @@ class DiseaseNameIndex:
             if name and name.strip():
                 self.label[normalize_name(name)].add(node_id)
                 self.label_bag[bag_key(name)].add(node_id)
-            for syn in synonyms:
+            # "chronic lymphocytic leukemia/small lymphocytic lymphoma": each side names the node too
+            parts = [p for t in (name, *synonyms) if t and "/" in t for p in t.split("/") if len(p.split()) >= 2]
+            for syn in (*synonyms, *parts):
                 if syn and syn.strip():
                     self.synonym[normalize_name(syn)].add(node_id)
                     self.synonym_bag[bag_key(syn)].add(node_id)
@@ -373,8 +377,33 @@ class DiseaseNameIndex:
 # the resolver
 # --------------------------------------------------------------------------------------
 _DRUG_METHOD = {"exact": "exact_label", "normalized": "rule:normalized", "component": "rule:component",
-                "span": "rule:span", "fuzzy": "rule:fuzzy"}
-_DRUG_SCORE = {"exact": 1.0, "normalized": 0.97, "component": 0.95, "span": 0.9, "fuzzy": 0.8}
+                "span": "rule:span", "acid": "rule:salt_to_acid", "bracket": "rule:bracket", "fuzzy": "rule:fuzzy"}
+_DRUG_SCORE = {"exact": 1.0, "normalized": 0.97, "component": 0.95, "span": 0.9, "acid": 0.9, "bracket": 0.9,
+               "fuzzy": 0.8}
+
+#: regimen acronyms and drug abbreviations, replaced by the drugs they name before resolution
+DRUG_ABBREVIATIONS: dict[str, str] = {
+    "folfox": "leucovorin + fluorouracil + oxaliplatin", "mfolfox": "leucovorin + fluorouracil + oxaliplatin",
+    "folfiri": "leucovorin + fluorouracil + irinotecan",
+    "folfirinox": "leucovorin + fluorouracil + irinotecan + oxaliplatin",
+    "xelox": "capecitabine + oxaliplatin", "capox": "capecitabine + oxaliplatin",
+    "chop": "cyclophosphamide + doxorubicin + vincristine + prednisone",
+    "r-chop": "rituximab + cyclophosphamide + doxorubicin + vincristine + prednisone",
+    "ecf": "epirubicin + cisplatin + fluorouracil", "ecx": "epirubicin + cisplatin + capecitabine",
+    "cmf": "cyclophosphamide + methotrexate + fluorouracil", "gemox": "gemcitabine + oxaliplatin",
+    "5-fu": "fluorouracil", "5fu": "fluorouracil", "g-csf": "filgrastim", "gm-csf": "sargramostim",
+    "ara-c": "cytarabine", "atra": "tretinoin", "6-mp": "mercaptopurine", "mtx": "methotrexate",
+    "cyclosporin a": "cyclosporine", "cyclosporin": "cyclosporine", "mmf": "mycophenolate mofetil",
+}
+_DRUG_ABBREVIATION = re.compile(
+    r"(?<![a-z0-9-])(" + "|".join(re.escape(k) for k in sorted(DRUG_ABBREVIATIONS, key=len, reverse=True))
+    + r")(?:\s*-?\s*\d{1,2})?(?![a-z0-9-])"
+)
+
+
+def expand_drug_abbreviations(text: str) -> str:
+    """``"tivozanib plus folfox6"`` -> ``"tivozanib plus leucovorin + fluorouracil + oxaliplatin"``."""
+    return _DRUG_ABBREVIATION.sub(lambda m: DRUG_ABBREVIATIONS[m.group(1)], text.lower())
 
 
 class TrialResolver:
@@ -452,6 +481,8 @@ class TrialResolver:
         out: list[tuple[str, str, str, float]] = []
         if ":" in name and name.strip() in idx.names:
             out = [(name.strip(), "node_id", name.strip(), 1.0)]
+        elif all(w in _ORGAN_WORDS for w in normalize_name(name).split()):
+            out = []  # "breast", "pancreatic": an organ, not a disease name
         else:
             for rules, text in name_variants(name, self.max_rules):
                 hit = idx.lookup(text)
@@ -524,7 +555,8 @@ class TrialResolver:
             if ":" in listed and self.store.has_node(listed.strip()):
                 matches.append(EntityMatch(listed, listed.strip(), "node_id", listed.strip(), 1.0))
                 continue
-            res = self.drug_resolver.resolve(listed)
+            expanded = expand_drug_abbreviations(listed)
+            res = self.drug_resolver.resolve(expanded if expanded != listed.lower() else listed)
             if res.is_placebo or res.is_standard_of_care:
                 comparators.append(listed)
             for comp in res.components:
@@ -533,6 +565,8 @@ class TrialResolver:
                         unresolved.append(comp.text)
                     continue
                 method = _DRUG_METHOD.get(comp.method, "rule:" + comp.method)
+                if expanded != listed.lower() and comp.matched and comp.matched not in listed.lower():
+                    method = "rule:abbreviation" + ("" if method == "exact_label" else "+" + method.removeprefix("rule:"))
                 if comp.alias:
                     method = "synonym" if method == "exact_label" else method + "+synonym"
                 score = _DRUG_SCORE.get(comp.method, 0.8) - (0.02 if comp.alias else 0.0)

@@ -168,6 +168,16 @@ def test_salts_brands_comparators_and_unknown_drugs(resolver) -> None:
     assert ent.unresolved_drugs == ("xyz-9876",)
 
 
+def test_regimen_acronyms_name_their_drugs(store) -> None:
+    st = NetworkXGraphStore()
+    st.upsert_nodes(NODES + [Node("drugbank:DB00650", L.DRUG, "Leucovorin"), Node("drugbank:DB00544", L.DRUG, "Fluorouracil"),
+                             Node("drugbank:DB00526", L.DRUG, "Oxaliplatin")])
+    ent = TrialResolver(st).resolve(["bortezomib plus folfox6", "5-FU"], [])
+    assert ent.drug_ids == ("drugbank:DB00188", "drugbank:DB00650", "drugbank:DB00544", "drugbank:DB00526")
+    assert ent.drug_match("drugbank:DB00188").method == "rule:component"
+    assert ent.drug_match("drugbank:DB00526").method == "rule:abbreviation+component"
+
+
 def test_graph_ids_pass_through(resolver) -> None:
     ent = resolver.resolve(["drugbank:DB00631"], ["mondo:0005044"])
     assert ent.drug_ids == ("drugbank:DB00631",) and ent.disease_ids == ("mondo:0005044",)
