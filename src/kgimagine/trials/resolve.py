@@ -25,7 +25,7 @@ Diseases, by name first. Each listed name is tried against the ``name`` and the 
 When one key names several nodes, they are grouped by ``SAME_AS`` (a Mondo term and its DOID
 equivalent are one concept, both kept). Several concepts: the trial's ICD-10 codes break the tie
 (a concept whose ``icd10`` codes share a code or parent code with the trial's); still several:
-all are kept. A kept disease that an ICD-10 code confirms gets ``+icd10_confirmed`` appended to
+those with the shortest label (fewest words beyond the matched key) are kept. A kept disease that an ICD-10 code confirms gets ``+icd10_confirmed`` appended to
 its method. ICD-10 codes never add a disease when the trial lists disease names; a trial that
 lists none gets the diseases of its exact codes (``icd10_exact``).
 
@@ -106,8 +106,12 @@ _ORGAN = {
     "neoplastic": "neoplasm", "tumour": "tumor", "tumours": "tumor", "oesophagus": "esophagus",
     "haematologic": "hematologic", "leukaemia": "leukemia", "anaemia": "anemia", "infectious": "infection",
 }
-_ORGAN_WORDS = frozenset(_ORGAN) | frozenset(_ORGAN.values()) | frozenset(
-    "lung breast liver skin brain heart bone blood colon kidney bladder head neck".split()
+#: names made only of these words name an organ, not a disease ("breast", "pancreatic")
+_ORGAN_WORDS = frozenset(
+    """pancreatic pancreas prostatic prostate gastric stomach renal kidney hepatic liver pulmonary lung cerebral
+    brain colonic colon rectal rectum ovarian ovary mammary breast cutaneous skin esophageal oesophageal esophagus
+    uterine uterus cervical cervix vesical bladder thyroidal thyroid laryngeal larynx testicular testis endometrial
+    endometrium heart bone blood head neck colorectal""".split()
 )
 _IRREGULAR = {"metastases": "metastasis", "neoplasms": "neoplasm", "diseases": "disease", "viruses": "virus",
               "lymphomas": "lymphoma", "carcinomas": "carcinoma", "sarcomas": "sarcoma", "myelomas": "myeloma"}
@@ -526,6 +530,10 @@ class TrialResolver:
                 groups.setdefault(idx.group(c[0]), []).append(c)
             confirmed = {g for g, members in groups.items() if any(idx.icd_overlap(m[0], codes) for m in members)}
             keep = [g for g in groups if g in confirmed] if len(groups) > 1 and confirmed else list(groups)
+            if len(keep) > 1:
+                # still several concepts: the one(s) whose own label says least beyond the key
+                size = {g: min(len(normalize_name(idx.names.get(m[0], "")).split()) for m in groups[g]) for g in keep}
+                keep = [g for g in keep if size[g] == min(size.values())]
             for g in keep:
                 direct = {c[0] for c in groups[g]}
                 members = list(groups[g])

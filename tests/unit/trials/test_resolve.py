@@ -53,6 +53,8 @@ NODES = [
     # two unrelated concepts sharing a synonym: ICD-10 breaks the tie
     Node("mondo:0000001", L.DISEASE, "concept one", {"synonyms": ["shared name"], "icd10": ["A01"]}),
     Node("mondo:0000002", L.DISEASE, "concept two", {"synonyms": ["shared name"], "icd10": ["B02"]}),
+    Node("doid:6354", L.DISEASE, "chronic lymphocytic leukemia/small lymphocytic lymphoma", {}),
+    Node("doid:7230", L.DISEASE, "postgerminal center chronic lymphocytic leukemia/small lymphocytic lymphoma", {}),
 ]
 EDGES = [Edge("mondo:0007254", R.SAME_AS, "doid:1612", _p("mondo"))]
 
@@ -141,8 +143,12 @@ def test_noisy_icd10_codes_never_add_a_disease(resolver, row, expected, wrong) -
 
 def test_icd10_confirms_and_breaks_ties(resolver) -> None:
     assert _diseases(resolver, "hypertension", ["I10"]) == {"mondo:0005044": "exact_label+icd10_confirmed"}
-    assert set(_diseases(resolver, "shared name")) == {"mondo:0000001", "mondo:0000002"}  # no code: both kept
+    assert set(_diseases(resolver, "shared name")) == {"mondo:0000001", "mondo:0000002"}  # no code, same size: both
     assert _diseases(resolver, "shared name", ["B02.1"]) == {"mondo:0000002": "synonym+icd10_confirmed"}
+
+
+def test_slash_label_parts_and_the_shortest_label_wins_a_tie(resolver) -> None:
+    assert _diseases(resolver, "recurrent small lymphocytic lymphoma") == {"doid:6354": "rule:qualifier+synonym"}
 
 
 def test_icd10_codes_alone_only_when_no_name_is_listed(resolver) -> None:
@@ -245,3 +251,8 @@ def test_embedding_fallback_only_above_threshold_and_cached_on_disk(store, tmp_p
     assert (m.node_id, m.method, m.matched, m.score) == ("mondo:0005044", "embedding", "hypertension", 0.8839)
     assert loose.resolve([], ["zzzz qqq"]).unresolved_diseases == ("zzzz qqq",)
     assert plain.resolve([], ["hypretension"]).unresolved_diseases == ("hypretension",)  # off by default
+
+
+def test_bare_organ_words_are_not_diseases(resolver) -> None:
+    ent = resolver.resolve([], ["breast", "pancreatic", "hypertension"])
+    assert ent.unresolved_diseases == ("breast", "pancreatic") and ent.disease_ids == ("mondo:0005044",)
