@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -133,8 +134,7 @@ def main() -> None:
     if data_dir is None:
         sys.exit("no shared data dir; pass --data-dir")
     lines = ["# Trial resolution (issue 10)", "",
-             f"Command: `python benchmarks/resolution.py{' --embedding' if args.embedding else ''}"
-             f"{' --baseline-store ' + str(args.baseline_store) if args.baseline_store else ''}` on "
+             f"Command: `python benchmarks/resolution.py {' '.join(sys.argv[1:])}` on "
              f"{platform.node()} ({platform.processor() or platform.machine()}, Python {platform.python_version()}), "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
 
@@ -151,10 +151,13 @@ def main() -> None:
             print(f"build {i + 1}: {times[-1]:.1f} s", flush=True)
         store = NetworkXGraphStore(gdir)
     top_stats = next(s.stats for s in report.sources if s.name == "top")
+    top_seconds = next(s.seconds for s in report.sources if s.name == "top")
     lines += ["## Full embedded build", "",
               f"- {args.builds} builds from scratch (all sources, checkpointed, saved): median "
               f"**{statistics.median(times):.1f} s** (runs: {', '.join(f'{t:.1f}' for t in times)} s); "
-              f"graph {report.graph_version}, {report.node_count:,} nodes, {report.edge_count:,} edges.",
+              f"graph {report.graph_version}, {report.node_count:,} nodes, {report.edge_count:,} edges; "
+              f"load average after the builds {os.getloadavg()[0]:.1f} (2 cores shared with other sessions); "
+              f"the TOP source (resolution included) took {top_seconds:.1f} s of the last build.",
               "- Nothing is embedded at build time (the MiniLM fallback is off in the build; see below).",
               f"- TOP loader stats: {dict(top_stats)}", ""]
 
