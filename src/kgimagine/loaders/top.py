@@ -316,9 +316,9 @@ def trial_records(
     stats["disease_names_resolved"] += len({m.listed for m in ent.disease_matches} & set(row.diseases))
     stats["trials_with_disease"] += bool(ent.disease_ids)
     for text in ent.unresolved_drugs:
-        ctx.report_unknown(SOURCE, f"drug:{text}")
+        ctx.report_unknown(prov.source, f"drug:{text}")
     for name in ent.unresolved_diseases:
-        ctx.report_unknown(SOURCE, f"disease:{name}")
+        ctx.report_unknown(prov.source, f"disease:{name}")
     props: dict[str, Any] = {
         "phase": _short_phase(row.phase),
         "criteria": row.criteria,

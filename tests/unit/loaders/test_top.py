@@ -252,6 +252,7 @@ def test_cli_add_trials_adds_unlabelled_linked_trials_and_rejects_with_lines(tmp
         "nctid,label,status,why_stop,phase,diseases,icdcodes,drugs,criteria\n"
         "NCT00000501,1,completed,zq17,phase 2,['non-small cell lung cancer'],\"[\"\"['C34.90']\"\"]\","
         "\"['Gleevec 400 mg', 'placebo']\",adults\n"
+        "NCT00000502,,,,phase 1,['healthy volunteers'],[],['newdrugumab'],unknowns\n"
         ",0,terminated,qx42,phase 2,['lung cancer'],[],['imatinib'],no id\n"
         "NCT00000999,1,completed,,phase 1,['lung cancer'],[],['imatinib'],already there\n",
         encoding="utf-8",
@@ -262,8 +263,9 @@ def test_cli_add_trials_adds_unlabelled_linked_trials_and_rejects_with_lines(tmp
     except SystemExit as exc:
         assert exc.code in (0, None)
     out = capsys.readouterr()
-    assert "added 1 trials" in out.out
-    assert f"{f}:3: empty nctid" in out.err and f"{f}:4: NCT00000999 is already in the graph" in out.err
+    assert "added 2 trials" in out.out
+    assert "unresolved: disease:healthy volunteers, drug:newdrugumab" in out.out
+    assert f"{f}:4: empty nctid" in out.err and f"{f}:5: NCT00000999 is already in the graph" in out.err
     g = NetworkXGraphStore(graph)
     node = g.get_node("clinicaltrials:NCT00000501")
     assert "outcome_label" not in node.properties and node.properties["split"] == "user"
