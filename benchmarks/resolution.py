@@ -201,6 +201,11 @@ def main() -> None:
             pred_r[nct] = [(m.listed, m.node_id) for m in ent.drug_matches]
         sd = score_links(gold_d, pred_d, kind="disease")
         sr = score_links(gold_r, pred_r, kind="drug")
+        ok_d: dict[str, set[str]] = defaultdict(set)
+        for g in gold_d:
+            ok_d[g.nctid].update(g.expected, g.also_ok)
+        with_correct = sum(1 for n in ok_d if {i for _, i in pred_d.get(n, ())} & ok_d[n])
+        with_expected = sum(1 for n in ok_d if any(g.kind == "ids" for g in gold_d if g.nctid == n))
         lines += ["## Gold set", "",
                   f"Gold files: `{dis_path}` ({len(gold_d)} rows, {len({g.nctid for g in gold_d})} trials), "
                   f"`{drug_path}` ({len(gold_r)} rows, {len({g.nctid for g in gold_r})} trials)"
@@ -210,6 +215,9 @@ def main() -> None:
                   f"**{100 * sd.recall:.1f} %** ({sd.recall_hit}/{sd.recall_total} rows) | P >= 97 %, R >= 85 % |",
                   f"| trial -> drug | {sr.predicted} | {sr.correct} | **{100 * sr.precision:.1f} %** | "
                   f"**{100 * sr.recall:.1f} %** ({sr.recall_hit}/{sr.recall_total} drugs) | P >= 98 %, R >= 90 % |", "",
+                  f"Gold trials with >= 1 correct disease link: {with_correct} of {len(ok_d)} "
+                  f"({100 * with_correct / max(len(ok_d), 1):.1f} %); of the {with_expected} gold trials whose "
+                  f"gold names a disease node: {100 * with_correct / max(with_expected, 1):.1f} %.", "",
                   "Wrong disease links (all):", ""]
         lines += [f"- {n} {l!r} -> {i} {store.get_node(i).name!r}" for n, l, i in sd.wrong] or ["- none"]
         lines += ["", "Wrong drug links (all):", ""]
