@@ -51,6 +51,10 @@ class SourceFileMissingError(LoaderError, FileNotFoundError):
     """A source file is missing; the message names the expected path and download address."""
 
 
+class FileEncodingError(LoaderError, ValueError):
+    """An input file is not UTF-8 text (binary, or another encoding); the message names the file."""
+
+
 # --- reasoning ---------------------------------------------------------------------------
 class ReasoningError(KgimagineError):
     """The reasoning layer cannot run."""

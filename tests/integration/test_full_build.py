@@ -52,12 +52,34 @@ def test_top_trial_linked_to_resolved_drugs_and_mondo_disease(full_build) -> Non
     assert all(nb.edge.provenance.source == "top" for nb in nbs)
 
 
-def test_icd10_parent_code_fallback(full_build) -> None:
+def test_disease_by_name_confirmed_by_icd10_parent_code(full_build) -> None:
     st, _, _ = full_build
-    # NCT00332085 lists E11.65, E11.9, ...: no Disease carries those codes, E11 (type 2 diabetes) does
+    # NCT00332085 lists "type 2 diabetes" and E11.65, E11.9, ...: the name resolves (short form of
+    # "type 2 diabetes mellitus"); E11 on that node, the parent of the listed codes, confirms it
     edges = {nb.node.id: nb.edge for nb in st.neighbours("clinicaltrials:NCT00332085", rel_types=[R.STUDIES])}
     edge = edges["mondo:0005148"]
-    assert edge.properties["match"] == "parent" and "E11.9" in edge.properties["icd10"]
+    assert edge.properties["method"] == "rule:abbreviation+icd10_confirmed"
+    assert edge.properties["name_in_trial"] == "type 2 diabetes" and "E11.9" in edge.properties["icd10"]
+
+
+def test_stored_top_trials_equal_their_description_resolved_as_new(full_build, shared_data) -> None:
+    """Parity on real rows: a TOP trial's graph links are TrialResolver's output for its row."""
+    from kgimagine.reasoning.retrieval import TargetResolver
+    from kgimagine.reasoning.spec import TrialSpec
+    from kgimagine.trials.resolve import TrialResolver
+
+    st, _, _ = full_build
+    resolver, target = TrialResolver(st), TargetResolver(st)
+    rows = list(read_top_csv(shared_data / DEFAULT_SPLITS["phase_II_valid"]))[:60]
+    for row in rows:
+        tid = f"clinicaltrials:{row.nctid}"
+        stored = {(nb.edge.type, nb.node.id) for nb in st.neighbours(tid, rel_types=[R.TESTS, R.STUDIES], limit=10_000)}
+        spec = TrialSpec.from_top_row(row)
+        ent = resolver.resolve(spec.drugs, spec.diseases, spec.icd10)
+        assert {t for r, t in stored if r is R.STUDIES} == set(ent.disease_ids), row.nctid
+        assert {t for r, t in stored if r is R.TESTS} == set(ent.drug_ids), row.nctid
+        got = target.resolve(spec)
+        assert (got.drug_ids, got.disease_ids) == (list(ent.drug_ids), list(ent.disease_ids)), row.nctid
     assert "E11" in st.get_node("mondo:0005148").properties["icd10"]
     assert not any("E11.9" == c for c in st.get_node("mondo:0005148").properties["icd10"])
 

@@ -233,6 +233,50 @@ def import_rdf_cmd(
                f"(graph now {report.node_count:,} nodes, {report.edge_count:,} edges)")
 
 
+@app.command("add-trials")
+def add_trials_cmd(
+    file: Path = typer.Argument(..., help="TOP-format CSV (nctid, phase, diseases, icdcodes, drugs, criteria)."),
+    store: str = typer.Option(None, "--store", help=_STORE_HELP),
+) -> None:
+    """Add unlabelled trials to the graph, linked to their resolved drugs and diseases.
+
+    Outcome columns (label, status, why_stop) are never read. Rows without an NCT id, malformed
+    rows and trials already in the graph are rejected with their line number.
+    """
+    from kgimagine.cli.settings import open_configured_store, resolve_paths
+    from kgimagine.errors import ConfigError
+    from kgimagine.loaders.base import LoadContext
+    from kgimagine.loaders.build import build_graph
+    from kgimagine.loaders.top import UserTrialLoader
+
+    if not file.is_file():
+        raise ConfigError(f"trial file {file} does not exist; pass a TOP-format CSV")
+    paths = resolve_paths()
+    st = open_configured_store(store)
+    loader = UserTrialLoader(file)
+    try:
+        from kgimagine.kg.queries import labelled_trials
+
+        # this command adds no label: the splits whose labels the graph already holds stay allowed
+        kept: set[str] = set()
+        for n in labelled_trials(st):
+            splits = n.properties.get("splits") or [n.properties.get("split")]
+            kept.update(str(x) for x in (splits if isinstance(splits, list) else [splits]))
+        ctx = LoadContext(data_dir=paths.data_dir, cache_dir=paths.cache_dir, labels_from=frozenset(kept))
+        report = build_graph(st, ctx, [loader], compute_coverage=False,
+                             rejects_path=paths.cache_dir / "add-trials-rejects.tsv")
+    finally:
+        st.close()
+    for r in ctx.rejects.rejects:
+        typer.echo(f"kgimagine: rejected {r.file}:{r.line}: {r.reason}", err=True)
+    s, stats = report.sources[0], loader.stats
+    typer.echo(
+        f"{file}: added {stats.get('trials', 0):,} trials ({s.edges:,} links; "
+        f"{stats.get('trials_with_disease', 0):,} with a resolved disease), {s.rejects:,} rejects; "
+        f"unresolved: {', '.join(sorted(ctx.unknown.get(loader.name, set()))) or 'none'}"
+    )
+
+
 @app.command("show")
 def show_cmd(
     node_id: str = typer.Argument(..., help="A node id, e.g. drugbank:DB00619 or clinicaltrials:NCT01187615."),

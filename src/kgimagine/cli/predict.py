@@ -13,7 +13,10 @@ from kgimagine.errors import ConfigError
 
 
 def _read_specs(path: Path) -> Iterator[Any]:
-    """TOP-format CSV rows as TrialSpecs (label/status/why_stop columns, if any, are not read)."""
+    """TOP-format CSV rows as TrialSpecs (label/status/why_stop columns, if any, are not read).
+
+    A row without an NCT id (a planned trial) is predicted under ``TrialSpec.key()``, a hash of
+    its content; a binary or non-UTF-8 file is one ``FileEncodingError``."""
     from kgimagine.loaders.base import RejectSink
     from kgimagine.loaders.top import read_top_csv
     from kgimagine.reasoning.spec import TrialSpec
@@ -21,7 +24,7 @@ def _read_specs(path: Path) -> Iterator[Any]:
     if not path.is_file():
         raise ConfigError(f"--file {path} does not exist; pass a TOP-format CSV (nctid, phase, diseases, icdcodes, drugs, criteria)")
     rejects = RejectSink()
-    for row in read_top_csv(path, rejects):
+    for row in read_top_csv(path, rejects, require_nctid=False):
         yield TrialSpec.from_top_row(row)
     for r in rejects.rejects:
         typer.echo(f"kgimagine: skipped {path}:{r.line}: {r.reason}", err=True)

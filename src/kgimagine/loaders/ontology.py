@@ -11,6 +11,10 @@ What it yields (provenance source in brackets):
 * ``mondo:NNNNNNN`` Disease nodes with ``icd10`` (``mondo_exactmatch_icd10cm``,
   ``mondo_hasdbxref_icd10cm``, ``mondo_exactmatch_icd10who``), ``umls`` and ``mesh`` properties,
   and ``SAME_AS`` mondo -> doid [``mondo``] from ``mondo_exactmatch_doid``.
+* ``synonyms`` (list) on both sides of a one-to-one exact match: the DOID label of a Mondo
+  term's only exact DOID match and the ICD-10 label of its exact ICD-10-CM / ICD-10 (WHO) match (code ranges
+  excluded; ICD labels from any exact match); on a DOID node, the label of its exact Mondo match. Entity resolution matches
+  trial disease names against names and synonyms (``kgimagine.trials.resolve``).
 
 Which Mondo terms: with ``mondo_scope="linked"`` (default) those that match a DOID of the DO
 files above or carry an ICD-10 code (6,523 terms in the 2026-08-04 mappings); ``"all"`` keeps
@@ -85,6 +89,9 @@ MONDO_FILES: tuple[tuple[SourceFile, str, str], ...] = (
     (MONDO_MESH, "mesh", "mesh:"),
 )
 
+#: Mapping files whose ``object_label`` is an exact synonym of the Mondo term (``synonyms``).
+SYNONYM_FILES = frozenset({MONDO_DOID, MONDO_ICD10CM, MONDO_ICD10WHO})
+
 MondoScope = Literal["linked", "all"]
 
 
@@ -138,10 +145,19 @@ class OntologyLoader:
             or "icd10" in term.props
             or any(d in do_known for d, _, _ in same_as.get(m, ()))
         )
+        matched_by: Counter[str] = Counter(d for m in keep for d, _, _ in same_as.get(m, ()))
         for m in keep:
             for d, label, _ in same_as.get(m, ()):
                 term = doids.setdefault(d, _Term())
                 term.name = term.name or label
+                # a one-to-one exact match: each side's label is a synonym of the other
+                one_to_one = len(same_as[m]) == 1 and matched_by[d] == 1
+                if one_to_one and mondo[m].name and mondo[m].name.lower() != term.name.lower():
+                    term.add("synonyms", mondo[m].name)
+                if not one_to_one and label and "synonyms" in mondo[m].props and label in mondo[m].props["synonyms"]:
+                    mondo[m].props["synonyms"].remove(label)
+                    if not mondo[m].props["synonyms"]:
+                        del mondo[m].props["synonyms"]
 
         for d in sorted(doids):
             self.summary["nodes_Disease_doid"] += 1
@@ -263,6 +279,10 @@ class OntologyLoader:
                 mondo = f"mondo:{m.group(1)}"
                 term = terms.setdefault(mondo, _Term())
                 term.name = term.name or row["subject_label"].strip()
+                if f in SYNONYM_FILES and "-" not in code:  # an exact match's label names the same disease
+                    label = (row.get("object_label") or "").strip()
+                    if label and label.lower() != term.name.lower():
+                        term.add("synonyms", label)
                 if prop == "doid":
                     doid = f"doid:{code}"
                     targets = same_as.setdefault(mondo, [])

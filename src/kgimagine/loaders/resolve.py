@@ -82,14 +82,31 @@ _GENERIC = frozenset(
     water oil sugar salt acid alcohol oxygen extended release sustained controlled delayed modified
     immediate film coated chewable formulation formulations depot xr er sr cr ir la xl body weight wt kg
     rescue new old novel reference comparator based schedule months years relief pain muscle ice easy
-    perform cold hot medicated patch analgesic gel cream powder drops natural naturals plus""".split()
+    perform cold hot medicated patch analgesic gel cream powder drops natural naturals plus
+    methyl ethyl propyl butyl amino hydroxy chloro fluoro bromo acetyl phenyl benzyl oxo dimethyl""".split()
 )
 _CODE_LIKE = re.compile(r"\d")
+def keeps_code(text: str, norm: str) -> bool:
+    """False when normalising dropped the digits of a development code ("cnto 1275" -> "cnto"):
+    such a key would name every code of that prefix."""
+    has_code = any(m.group(1) not in _NOT_CODE_PREFIX for m in _CODE_PARTS.finditer(text.lower()))
+    return not (has_code and not _CODE_LIKE.search(norm))
+
+
+_CODE_PARTS = re.compile(r"(?<![a-z0-9])([a-z]{2,6})[\s-]?(\d{3,})(?![0-9.,]*\s*(?:mg|mcg|µg|ug|g|ml|iu|units?|%|mmol)(?![a-z]))")
+_NOT_CODE_PREFIX = frozenset("of at to in on and or day days dose doses for with by per over every week weeks".split())
+
+
+def _join_code(m: re.Match[str]) -> str:
+    return m.group(0) if m.group(1) in _NOT_CODE_PREFIX else m.group(1) + m.group(2)
 
 
 def normalize_drug_name(text: str) -> str:
-    """Lower-case, drop bracketed codes, dose/schedule text, salt words and punctuation."""
-    s = text.lower()
+    """Lower-case, drop bracketed codes, dose/schedule text, salt words and punctuation.
+
+    A development code keeps its digits, joined to its prefix ("CNTO 1275" -> "cnto1275"), so
+    that two codes of one sponsor never share a key."""
+    s = _CODE_PARTS.sub(_join_code, text.lower())
     prev = None
     while prev != s:  # nested brackets
         prev = s
@@ -105,6 +122,11 @@ def normalize_drug_name(text: str) -> str:
 def _basic(text: str) -> str:
     """Lower-case and collapse whitespace only (the ``exact`` key)."""
     return _SPACES.sub(" ", text.lower()).strip()
+
+
+def _bracket_texts(text: str) -> list[str]:
+    """The contents of the innermost brackets of ``text``."""
+    return [m.group(0)[1:-1] for m in _BRACKETS.finditer(text)]
 
 
 def split_combination(text: str) -> list[str]:
@@ -133,7 +155,9 @@ def is_standard_of_care_text(text: str) -> bool:
 class DrugComponent:
     text: str  # the component as it appeared (lower-cased, brackets removed)
     drug_id: str | None
-    method: str  # exact | normalized | component | span | fuzzy | placebo | standard-of-care | unresolved
+    method: str  # exact | normalized | component | span | acid | bracket | fuzzy | placebo | standard-of-care | unresolved
+    matched: str = ""  # the index key that matched ("" when nothing did)
+    alias: bool = False  # True when ``matched`` is only an alias (synonym, brand name) of the drug
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,14 +196,16 @@ class DrugResolver:
         fuzzy: bool = False,
         fuzzy_cutoff: float = 0.92,
     ) -> None:
-        # key -> (priority, drug_id); priority 0 = primary name, 1 = alias
-        best: dict[str, tuple[int, tuple[int, str], str]] = {}
+        # key -> (priority, derived, drug_id rank, drug_id); priority 0 = primary name, 1 = alias;
+        # derived 1 = the key is a normalised form (an alias "Aspirin" beats "Aspirin (free)")
+        best: dict[str, tuple[int, int, tuple[int, str], str]] = {}
         spannable: set[str] = set()
 
-        def add(key: str, prio: int, drug_id: str) -> None:
-            if not key:
+        def add(key: str, prio: int, drug_id: str, derived: int) -> None:
+            # a key of generic words only ("solution", "eye drops") names no drug
+            if not key or not normalize_drug_name(key) or all(w in _GENERIC for w in key.split()):
                 return
-            cand = (prio, _id_rank(drug_id), drug_id)
+            cand = (prio, derived, _id_rank(drug_id), drug_id)
             old = best.get(key)
             if old is None or cand < old:
                 best[key] = cand
@@ -189,8 +215,10 @@ class DrugResolver:
                 if not text:
                     continue
                 keys = (_basic(text), normalize_drug_name(text))
-                for key in keys:
-                    add(key, prio, drug_id)
+                if not keeps_code(text, keys[1]):
+                    keys = (keys[0], keys[0])
+                for derived, key in enumerate(keys):
+                    add(key, prio, drug_id, derived)
                 # the span method (a name *inside* a longer label) trusts only primary names,
                 # code-like aliases (su011248, bay 73-4506) and brand names of >= 6 letters that
                 # are not generic words: DrugBank aliases include "ice", "body", "extended release"
@@ -199,7 +227,8 @@ class DrugResolver:
                     len(keys[1]) >= 6 and not all(w in _GENERIC for w in words)
                 ):
                     spannable.add(keys[1])
-        self._exact: dict[str, str] = {k: v[2] for k, v in best.items()}
+        self._exact: dict[str, str] = {k: v[3] for k, v in best.items()}
+        self._alias_keys = frozenset(k for k, v in best.items() if v[0] == 1)
         self._span_keys = frozenset(k for k in spannable if not all(w in _GENERIC for w in k.split()))
         self._max_words = max((k.count(" ") + 1 for k in self._span_keys), default=1)
         self.fuzzy = fuzzy
@@ -246,8 +275,8 @@ class DrugResolver:
                 return None  # ambiguous: two drugs equally close
         return self._exact[hits[0]]
 
-    def _span(self, norm: str) -> list[str]:
-        """Known names inside ``norm``: longest first, non-overlapping, in text order."""
+    def _span(self, norm: str) -> list[tuple[str, str]]:
+        """Known names inside ``norm`` as (key, drug id): longest first, non-overlapping, in text order."""
         words = norm.split()
         n = len(words)
         taken = [False] * n
@@ -264,10 +293,10 @@ class DrugResolver:
                     continue
                 hit = self._exact.get(key)
                 if hit is not None:
-                    found.append((start, hit))
+                    found.append((start, key, hit))
                     for i in range(start, start + size):
                         taken[i] = True
-        return [d for _, d in sorted(found)]
+        return [(k, d) for _, k, d in sorted(found)]
 
     def _component(self, text: str) -> list[DrugComponent]:
         if is_placebo_text(text):
@@ -275,17 +304,32 @@ class DrugResolver:
         if is_standard_of_care_text(text):
             return [DrugComponent(text, None, "standard-of-care")]
         norm = normalize_drug_name(text)
-        hit = self._exact.get(_basic(text)) or self._exact.get(norm)
-        if hit is not None:
-            return [DrugComponent(text, hit, "component")]
+        if not keeps_code(text, norm):
+            norm = ""
+        for key in (_basic(text), norm):
+            hit = self._exact.get(key)
+            if hit is not None:
+                return [DrugComponent(text, hit, "component", key, key in self._alias_keys)]
         if norm:
-            hits = self._span(norm)
-            if hits:
-                return [DrugComponent(text, h, "span") for h in dict.fromkeys(hits)]
+            spans = self._span(norm)
+            if spans:
+                seen: dict[str, None] = {}
+                out: list[DrugComponent] = []
+                for key, h in spans:
+                    if h not in seen:
+                        seen[h] = None
+                        out.append(DrugComponent(text, h, "span", key, key in self._alias_keys))
+                return out
+            words = norm.split()
+            if len(words) == 1 and words[0].endswith("ate") and len(words[0]) > 6:
+                acid = words[0][:-3] + "ic acid"  # a salt's anion: "mycophenolate" -> "mycophenolic acid"
+                hit = self._exact.get(acid)
+                if hit is not None:
+                    return [DrugComponent(text, hit, "acid", acid, acid in self._alias_keys)]
             if self.fuzzy:
                 hit = self._fuzzy(norm)
                 if hit is not None:
-                    return [DrugComponent(text, hit, "fuzzy")]
+                    return [DrugComponent(text, hit, "fuzzy", norm)]
         return [DrugComponent(text, None, "unresolved")]
 
     def resolve(self, raw: str) -> DrugResolution:
@@ -295,14 +339,24 @@ class DrugResolver:
         soc = is_standard_of_care_text(basic)
         hit = self._exact.get(basic)
         if hit is not None:
-            comps: tuple[DrugComponent, ...] = (DrugComponent(basic, hit, "exact"),)
+            comps: tuple[DrugComponent, ...] = (DrugComponent(basic, hit, "exact", basic, basic in self._alias_keys),)
         else:
-            hit = self._exact.get(normalize_drug_name(basic)) if not (placebo or soc) else None
+            norm = normalize_drug_name(basic)
+            hit = self._exact.get(norm) if not (placebo or soc) and keeps_code(basic, norm) else None
             if hit is not None:
-                comps = (DrugComponent(basic, hit, "normalized"),)
+                comps = (DrugComponent(basic, hit, "normalized", norm, norm in self._alias_keys),)
             else:
                 parts = split_combination(basic) or [basic]
                 comps = tuple(c for p in parts for c in self._component(p))
+                if any(c.method == "unresolved" for c in comps):
+                    # "rad001 (everolimus)", "vitamin b12 (cyanocobalamin)": the bracket names the drug
+                    inner = [c for b in _bracket_texts(basic) for p in split_combination(b)
+                             for c in self._component(p) if c.drug_id is not None]
+                    known = {c.drug_id for c in comps}
+                    inner = [DrugComponent(c.text, c.drug_id, "bracket", c.matched, c.alias) for c in inner
+                             if c.drug_id not in known and not known.add(c.drug_id)]  # type: ignore[func-returns-value]
+                    if inner:
+                        comps = tuple(c for c in comps if c.method != "unresolved") + tuple(inner)
         return DrugResolution(
             raw=text,
             components=comps,

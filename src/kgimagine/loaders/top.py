@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from kgimagine.errors import LoaderError
+from kgimagine.errors import FileEncodingError, LoaderError
 from kgimagine.kg.model import Edge, Node, Provenance
 from kgimagine.loaders.base import LoadContext, Record, RejectSink, SourceFile, SourceSpec, iter_csv_records
+from kgimagine.loaders.resolve import is_placebo_text, is_standard_of_care_text, normalize_icd10
 from kgimagine.types import NodeLabel, RelationType
 
 if TYPE_CHECKING:
-    from kgimagine.loaders.resolve import DiseaseResolver, DrugResolver
+    from kgimagine.trials.resolve import TrialResolver
 
 SOURCE = "top"
 _BASE = "https://raw.githubusercontent.com/futianfan/clinical-trial-outcome-prediction/8dc0497f23fdb84e2905da7655924a91e6e79798/data/"
@@ -100,12 +101,17 @@ def _parse_icd(value: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def parse_top_record(row: Mapping[str, str | None], line: int, has_label: bool) -> TopRow:
-    """Pure: one csv record (a dict) -> ``TopRow``; ``TopRowError`` names the bad column."""
+def parse_top_record(
+    row: Mapping[str, str | None], line: int, has_label: bool, *, require_nctid: bool = True
+) -> TopRow:
+    """Pure: one csv record (a dict) -> ``TopRow``; ``TopRowError`` names the bad column.
+
+    ``require_nctid=False`` accepts an empty ``nctid`` (a planned trial has none): ``nctid == ""``.
+    """
     nctid = (row.get("nctid") or "").strip()
-    if not nctid:
+    if not nctid and require_nctid:
         raise TopRowError("empty nctid")
-    if not _NCT.match(nctid):
+    if nctid and not _NCT.match(nctid):
         raise TopRowError(f"bad NCT id {nctid!r} (expected NCT + 8 digits)")
     label: int | None = None
     if has_label:
@@ -127,18 +133,41 @@ def parse_top_record(row: Mapping[str, str | None], line: int, has_label: bool) 
     )
 
 
-def read_top_csv(path: str | Path, rejects: RejectSink | None = None, *, source: str = SOURCE) -> Iterator[TopRow]:
+def read_top_csv(
+    path: str | Path,
+    rejects: RejectSink | None = None,
+    *,
+    source: str = SOURCE,
+    require_nctid: bool = True,
+) -> Iterator[TopRow]:
     """Yield the parsable rows of a TOP CSV; malformed rows go to ``rejects`` (file, line, reason).
 
     The file may lack ``label``/``status``/``why_stop`` (a user's own trials): ``label`` is None.
-    A missing required column or unreadable file raises ``LoaderError``.
+    ``require_nctid=False``: a row with an empty ``nctid`` is kept (``nctid == ""``).
+    A missing required column or unreadable file raises ``LoaderError``; a binary or non-UTF-8
+    file raises ``FileEncodingError``.
     """
     path = Path(path)
+    try:
+        yield from _read_top_csv(path, rejects, source, require_nctid)
+    except UnicodeDecodeError as exc:
+        raise FileEncodingError(
+            f"TOP file {path} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} cannot be decoded); "
+            "save it as a UTF-8 CSV"
+        ) from None
+
+
+def _read_top_csv(path: Path, rejects: RejectSink | None, source: str, require_nctid: bool) -> Iterator[TopRow]:
     sink = rejects if rejects is not None else RejectSink()
     try:
+        with open(path, "rb") as raw:
+            head = raw.read(8192)
         fh = open(path, newline="", encoding="utf-8")
     except OSError as exc:
         raise LoaderError(f"cannot read TOP file {path}: {exc}") from exc
+    if b"\x00" in head:
+        fh.close()
+        raise FileEncodingError(f"TOP file {path} is binary (it contains NUL bytes), not a CSV; pass a UTF-8 CSV")
     with fh:
         reader = csv.reader(fh, strict=True)
         try:
@@ -172,7 +201,7 @@ def read_top_csv(path: str | Path, rejects: RejectSink | None = None, *, source:
             record.pop("status", None)
             record.pop("why_stop", None)
             try:
-                yield parse_top_record(record, start, has_label)
+                yield parse_top_record(record, start, has_label, require_nctid=require_nctid)
             except TopRowError as exc:
                 sink.reject(source, str(path), start, str(exc), ",".join(fields)[:500])
 
@@ -182,11 +211,13 @@ def _short_phase(phase: str) -> str:
 
 
 class TopTrialLoader:
-    """Trial nodes from TOP split files, with TESTS/STUDIES edges through the resolvers.
+    """Trial nodes from TOP split files, with TESTS/STUDIES edges from ``trials.resolve``.
 
     ``splits`` maps a split name to a CSV path (absolute, or relative to the data dir);
-    default: the four shared files. Call ``prepare(store)`` (the build does) or pass the
-    resolvers before ``iter_records``.
+    default: the four shared files. Call ``prepare(store)`` (the build does) or pass a
+    ``TrialResolver`` before ``iter_records``. Each edge records how it was made (``method``,
+    ``matched``, ``score``, the listed ``name_in_trial``; ``icd10``: the trial's codes that
+    confirm a disease); the links are exactly ``TrialResolver.resolve(drugs, diseases, icdcodes)``.
     """
 
     spec = TOP_SPEC
@@ -196,22 +227,17 @@ class TopTrialLoader:
         self,
         splits: Mapping[str, str | Path] | None = None,
         *,
-        drug_resolver: "DrugResolver | None" = None,
-        disease_resolver: "DiseaseResolver | None" = None,
-        disease_name_fallback: bool = True,
+        resolver: "TrialResolver | None" = None,
     ) -> None:
         self.splits: dict[str, Path] = {k: Path(v) for k, v in (splits or DEFAULT_SPLITS).items()}
-        self.drug_resolver = drug_resolver
-        self.disease_resolver = disease_resolver
-        self.disease_name_fallback = disease_name_fallback
+        self.resolver = resolver
         self.stats: dict[str, int] = {}
 
     def prepare(self, store: Any) -> None:
-        """Build the resolvers from what the earlier loaders put in ``store``."""
-        from kgimagine.loaders.resolve import DiseaseResolver, DrugResolver
+        """Build the resolver from what the earlier loaders put in ``store``."""
+        from kgimagine.trials.resolve import TrialResolver
 
-        self.drug_resolver = DrugResolver.from_store(store)
-        self.disease_resolver = DiseaseResolver.from_store(store)
+        self.resolver = TrialResolver(store)
 
     def split_paths(self, ctx: LoadContext) -> dict[str, Path]:
         out: dict[str, Path] = {}
@@ -232,16 +258,15 @@ class TopTrialLoader:
         return out
 
     def iter_records(self, ctx: LoadContext) -> Iterator[Record]:
-        if self.drug_resolver is None or self.disease_resolver is None:
-            raise LoaderError("TopTrialLoader needs resolvers: call prepare(store) or pass drug_resolver/disease_resolver")
+        if self.resolver is None:
+            raise LoaderError("TopTrialLoader needs a resolver: call prepare(store) or pass resolver=TrialResolver(store)")
         unknown_splits = sorted(set(ctx.labels_from) - set(self.splits))
         if unknown_splits:
             raise LoaderError(
                 f"labels_from names unknown split(s) {', '.join(unknown_splits)}; known: {', '.join(sorted(self.splits))}"
             )
-        stats = {"trials": 0, "trials_in_several_splits": 0, "labels_withheld_shared_with_eval_split": 0,
-                 "drug_labels": 0, "drug_labels_resolved": 0, "icd_codes": 0, "icd_exact": 0, "icd_parent": 0,
-                 "trials_disease_by_name": 0}
+        stats = new_resolution_stats()
+        stats.update({"trials_in_several_splits": 0, "labels_withheld_shared_with_eval_split": 0})
         # read every split first: TOP has trials in two splits (e.g. 32 phase_I_train trials are
         # also in phase_II_valid); such a trial is labelled only if ALL its splits are labelled
         rows: dict[str, list[tuple[str, Path, TopRow]]] = {}
@@ -251,87 +276,128 @@ class TopTrialLoader:
         for nctid, seen in rows.items():
             split, path, row = seen[0]
             splits = [s for s, _, _ in seen]
-            stats["trials"] += 1
             if len(seen) > 1:
                 stats["trials_in_several_splits"] += 1
             with_labels = all(s in ctx.labels_from for s in splits)
             if not with_labels and any(s in ctx.labels_from for s in splits):
                 stats["labels_withheld_shared_with_eval_split"] += 1
-            yield from self._trial_records(row, split, splits, path, with_labels, ctx, stats)
+            prov = Provenance(SOURCE, TOP_SPEC.version, TOP_SPEC.licence, f"{path.name}:{row.line}")
+            props: dict[str, Any] = {"split": split, "splits": splits}
+            if with_labels and row.label is not None:
+                props["outcome_label"] = row.label
+            yield from trial_records(row, self.resolver, prov, props, ctx, stats)
         self.stats = stats
 
-    def _trial_records(
-        self,
-        row: TopRow,
-        split: str,
-        splits: list[str],
-        path: Path,
-        with_labels: bool,
-        ctx: LoadContext,
-        stats: dict[str, int],
-    ) -> Iterator[Record]:
-        assert self.drug_resolver is not None and self.disease_resolver is not None
-        trial_id = f"clinicaltrials:{row.nctid}"
-        prov = Provenance(SOURCE, TOP_SPEC.version, TOP_SPEC.licence, f"{path.name}:{row.line}")
-        tests: dict[str, str] = {}
-        unresolved: list[str] = []
-        placebo = soc = False
-        for raw in row.drugs:
-            res = self.drug_resolver.resolve(raw)
-            stats["drug_labels"] += 1
-            placebo |= res.is_placebo
-            soc |= res.is_standard_of_care
-            ids = res.drug_ids
-            if ids:
-                stats["drug_labels_resolved"] += 1
-            for drug_id in ids:
-                tests.setdefault(drug_id, raw)
-            for text in res.unresolved:
-                unresolved.append(text)
-                ctx.report_unknown(SOURCE, f"drug:{text}")
-        studies: dict[str, tuple[list[str], str]] = {}
-        for code in row.icdcodes:
-            stats["icd_codes"] += 1
-            matches = self.disease_resolver.resolve_code(code)
-            if matches:
-                stats["icd_exact" if matches[0].match == "exact" else "icd_parent"] += 1
-            else:
-                ctx.report_unknown(SOURCE, f"icd10:{code}")
-            for m in matches:
-                codes, kind = studies.get(m.disease_id, ([], m.match))
-                codes.append(code)
-                studies[m.disease_id] = (codes, "exact" if "exact" in (kind, m.match) else kind)
-        unresolved_diseases: list[str] = []
-        if not studies and self.disease_name_fallback:
-            for name in row.diseases:
-                for m in self.disease_resolver.resolve_name(name):
-                    studies.setdefault(m.disease_id, ([], "name"))
-            if studies:
-                stats["trials_disease_by_name"] += 1
-        if not studies:
-            unresolved_diseases = list(row.diseases)
-            for name in row.diseases:
-                ctx.report_unknown(SOURCE, f"disease:{name}")
-        props: dict[str, Any] = {
-            "phase": _short_phase(row.phase),
-            "criteria": row.criteria,
-            "split": split,
-            "splits": splits,
-            "drug_names": list(row.drugs),
-            "disease_names": list(row.diseases),
-            "icd10": list(row.icdcodes),
-            "unresolved_drugs": unresolved,
-            "unresolved_diseases": unresolved_diseases,
-            "has_placebo_arm": placebo,
-            "has_standard_of_care_arm": soc,
-        }
-        if with_labels and row.label is not None:
-            props["outcome_label"] = row.label
-        yield Node(trial_id, NodeLabel.TRIAL, row.nctid, props)
-        for drug_id, raw in tests.items():
-            yield Edge(trial_id, RelationType.TESTS, drug_id, prov, {"name_in_trial": raw})
-        for disease_id, (codes, kind) in studies.items():
-            yield Edge(trial_id, RelationType.STUDIES, disease_id, prov, {"icd10": codes, "match": kind})
+
+def new_resolution_stats() -> dict[str, int]:
+    return {"trials": 0, "drug_labels": 0, "drug_labels_resolved": 0, "disease_names": 0,
+            "disease_names_resolved": 0, "trials_with_disease": 0, "icd_confirmed_links": 0}
+
+
+def trial_records(
+    row: TopRow,
+    resolver: "TrialResolver",
+    prov: Provenance,
+    extra: Mapping[str, Any],
+    ctx: LoadContext,
+    stats: dict[str, int],
+) -> Iterator[Record]:
+    """The Trial node of one TOP row and its resolved TESTS / STUDIES edges.
+
+    ``extra`` properties (split, outcome_label, ...) are added to the node; the label itself is
+    the caller's decision. Unresolved names go to ``ctx.report_unknown`` and the node.
+    """
+    trial_id = f"clinicaltrials:{row.nctid}"
+    ent = resolver.resolve(row.drugs, row.diseases, row.icdcodes)
+    stats["trials"] += 1
+    stats["drug_labels"] += len(row.drugs)
+    stats["drug_labels_resolved"] += len({m.listed for m in ent.drug_matches})
+    stats["disease_names"] += len(row.diseases)
+    stats["disease_names_resolved"] += len({m.listed for m in ent.disease_matches} & set(row.diseases))
+    stats["trials_with_disease"] += bool(ent.disease_ids)
+    for text in ent.unresolved_drugs:
+        ctx.report_unknown(prov.source, f"drug:{text}")
+    for name in ent.unresolved_diseases:
+        ctx.report_unknown(prov.source, f"disease:{name}")
+    props: dict[str, Any] = {
+        "phase": _short_phase(row.phase),
+        "criteria": row.criteria,
+        **extra,
+        "drug_names": list(row.drugs),
+        "disease_names": list(row.diseases),
+        "icd10": list(row.icdcodes),
+        "unresolved_drugs": list(ent.unresolved_drugs),
+        "unresolved_diseases": list(ent.unresolved_diseases),
+        "has_placebo_arm": any(is_placebo_text(c) for c in ent.comparators),
+        "has_standard_of_care_arm": any(is_standard_of_care_text(c) for c in ent.comparators),
+    }
+    yield Node(trial_id, NodeLabel.TRIAL, row.nctid, props)
+    seen: set[str] = set()
+    for m in ent.drug_matches:
+        if m.node_id not in seen:
+            seen.add(m.node_id)
+            yield Edge(trial_id, RelationType.TESTS, m.node_id, prov,
+                       {"name_in_trial": m.listed, "method": m.method, "matched": m.matched, "score": m.score})
+    seen.clear()
+    for m in ent.disease_matches:
+        if m.node_id in seen:
+            continue
+        seen.add(m.node_id)
+        codes = [c for c in row.icdcodes if "icd10_confirmed" in m.method
+                 and resolver.disease_index.icd_overlap(m.node_id, frozenset({normalize_icd10(c)}))]
+        stats["icd_confirmed_links"] += bool(codes)
+        yield Edge(trial_id, RelationType.STUDIES, m.node_id, prov,
+                   {"name_in_trial": m.listed, "method": m.method, "matched": m.matched, "score": m.score,
+                    "icd10": codes})
+
+
+USER_SOURCE = "user-trials"
+
+
+class UserTrialLoader:
+    """Unlabelled trials from a user's TOP-format CSV (``kgimagine kg add-trials``).
+
+    ``label``/``status``/``why_stop`` columns, if present, are never read into the graph. Rows
+    without an NCT id, and trials already in the graph, become rejects (with their line); the
+    links are ``TrialResolver.resolve`` of each row, as for the TOP trials of the build.
+    """
+
+    def __init__(self, path: str | Path, *, resolver: "TrialResolver | None" = None) -> None:
+        self.path = Path(path)
+        self.name = USER_SOURCE
+        self.spec = SourceSpec(name=USER_SOURCE, version=f"user file {self.path.name}",
+                               licence="as supplied by the user", homepage="", files=())
+        self.resolver = resolver
+        self._store: Any = None
+        self.stats: dict[str, int] = {}
+
+    def prepare(self, store: Any) -> None:
+        from kgimagine.trials.resolve import TrialResolver
+
+        self._store = store
+        if self.resolver is None:
+            self.resolver = TrialResolver(store)
+
+    def iter_records(self, ctx: LoadContext) -> Iterator[Record]:
+        if self.resolver is None:
+            raise LoaderError("UserTrialLoader needs a resolver: call prepare(store) or pass resolver=")
+        if not self.path.is_file():
+            raise LoaderError(f"trial file {self.path} does not exist; pass a TOP-format CSV "
+                              f"({', '.join(REQUIRED_COLUMNS)})")
+        stats = new_resolution_stats()
+        seen: set[str] = set()
+        for row in read_top_csv(self.path, ctx.rejects, source=USER_SOURCE):
+            trial_id = f"clinicaltrials:{row.nctid}"
+            if row.nctid in seen:
+                ctx.rejects.reject(USER_SOURCE, str(self.path), row.line, f"{row.nctid} repeats an earlier row")
+                continue
+            if self._store is not None and self._store.has_node(trial_id):
+                ctx.rejects.reject(USER_SOURCE, str(self.path), row.line, f"{row.nctid} is already in the graph")
+                continue
+            seen.add(row.nctid)
+            prov = Provenance(USER_SOURCE, self.spec.version, self.spec.licence, f"{self.path.name}:{row.line}")
+            yield from trial_records(row, self.resolver, prov, {"split": "user", "splits": ["user"]}, ctx, stats)
+        self.stats = stats
 
 
 def iter_trial_ids(paths: Mapping[str, Path], splits: set[str] | frozenset[str]) -> set[str]:

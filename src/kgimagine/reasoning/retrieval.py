@@ -76,21 +76,29 @@ def _names(store: GraphStore, ids: list[str]) -> list[str]:
 
 
 class TargetResolver:
-    """Drug and disease names → graph ids, with ``kgimagine.loaders.resolve`` (built once per store)."""
+    """Drug and disease names -> graph ids with ``kgimagine.trials.resolve.TrialResolver``.
 
-    def __init__(self, store: GraphStore) -> None:
+    Every trial is resolved from its listed names as a new trial, even one that is a graph
+    node: the graph's own TESTS/STUDIES links are not read (they are the same function's output
+    for a stored TOP trial). ``trial_id`` is still set for a trial that is a node, so anchor
+    retrieval never returns the target itself.
+    """
+
+    def __init__(self, store: GraphStore, *, trial_resolver: Any = None) -> None:
         self.store = store
-        self._drugs: Any = None
+        self._trials = trial_resolver
         self._diseases: Any = None
 
-    def _drug_resolver(self) -> Any:
-        if self._drugs is None:
-            from kgimagine.loaders.resolve import DrugResolver
+    @property
+    def trial_resolver(self) -> Any:
+        if self._trials is None:
+            from kgimagine.trials.resolve import TrialResolver
 
-            self._drugs = DrugResolver.from_store(self.store)
-        return self._drugs
+            self._trials = TrialResolver(self.store)
+        return self._trials
 
     def _disease_resolver(self) -> Any:
+        """The name/ICD-10 index of ``loaders.resolve`` (used to spot disease names in titles)."""
         if self._diseases is None:
             from kgimagine.loaders.resolve import DiseaseResolver
 
@@ -102,39 +110,10 @@ class TargetResolver:
         trial_id = f"clinicaltrials:{spec.nct_id}" if spec.nct_id else None
         if trial_id is not None and not store.has_node(trial_id):
             trial_id = None
-        drug_ids: list[str] = []
-        unresolved_drugs: list[str] = []
-        placebo_only = bool(spec.drugs)
-        for raw in spec.drugs:
-            if ":" in raw and store.has_node(raw):
-                drug_ids.append(raw)
-                placebo_only = False
-                continue
-            res = self._drug_resolver().resolve(raw)
-            drug_ids.extend(res.drug_ids)
-            if not res.is_placebo:
-                placebo_only = False
-            if not res.drug_ids and not res.is_placebo and not res.is_standard_of_care:
-                unresolved_drugs.append(raw)
-        disease_ids: list[str] = []
-        unresolved_dis: list[str] = []
-        for raw in spec.diseases:
-            if ":" in raw and store.has_node(raw):
-                disease_ids.append(raw)
-                continue
-            hits = self._disease_resolver().resolve_name(raw)
-            disease_ids.extend(h.disease_id for h in hits)
-            if not hits:
-                unresolved_dis.append(raw)
-        if spec.icd10:
-            disease_ids.extend(h.disease_id for h in self._disease_resolver().resolve_codes(spec.icd10))
-        if trial_id is not None:  # the graph's own links for a known trial win over name matching
-            drug_ids = queries.trial_drugs(store, trial_id) or drug_ids
-            disease_ids = queries.trial_diseases(store, trial_id) or disease_ids
-        drug_ids = [d for d in dict.fromkeys(drug_ids) if store.has_node(d)]
-        disease_ids = [d for d in dict.fromkeys(disease_ids) if store.has_node(d)]
-        if disease_ids:
-            unresolved_dis = []  # an ICD-10 code resolved what the names did not
+        ent = self.trial_resolver.resolve(spec.drugs, spec.diseases, spec.icd10)
+        drug_ids = [d for d in ent.drug_ids if store.has_node(d)]
+        disease_ids = [d for d in ent.disease_ids if store.has_node(d)]
+        comparator_only = bool(spec.drugs) and not drug_ids and not ent.unresolved_drugs and bool(ent.comparators)
         return ResolvedTarget(
             trial_id=trial_id,
             drug_ids=drug_ids,
@@ -143,10 +122,16 @@ class TargetResolver:
             text=trial_text(spec.title, spec.criteria),
             drug_names=_names(store, drug_ids),
             disease_names=_names(store, disease_ids),
-            unresolved_drugs=unresolved_drugs,
-            unresolved_diseases=unresolved_dis,
-            placebo_only=placebo_only and not drug_ids,
+            unresolved_drugs=list(ent.unresolved_drugs),
+            unresolved_diseases=list(ent.unresolved_diseases),
+            placebo_only=comparator_only and any(_is_placebo(c) for c in ent.comparators),
         )
+
+
+def _is_placebo(text: str) -> bool:
+    from kgimagine.loaders.resolve import is_placebo_text
+
+    return is_placebo_text(text)
 
 
 @dataclass

@@ -79,6 +79,7 @@ def diseases() -> DiseaseResolver:
         ("Pazopanib Hydrochloride tablets", "pazopanib"),
         ("5-fluorouracil", "5 fluorouracil"),
         ("interleukin-2 1 MIU", "interleukin 2"),
+        ("CNTO 1275 45 mg", "cnto1275"),  # a development code keeps its digits
     ],
 )
 def test_normalize_drug_name(raw: str, norm: str) -> None:
@@ -223,5 +224,30 @@ def test_span_ignores_generic_brand_aliases_and_finds_every_name() -> None:
     assert r.drug_ids == ["drugbank:DB00497", "drugbank:DB01183"]
     assert {c.method for c in r.components} == {"span"}
     assert res.resolve("su011248 50 mg schedule 4/2").drug_ids == ["drugbank:DB01268"]
-    # the alias still matches a whole label exactly
-    assert res.resolve("Extended Release").drug_ids == ["drugbank:DB00761"]
+    # an alias of generic words only names no drug, not even as a whole label
+    assert res.resolve("Extended Release").drug_ids == []
+
+
+def test_development_codes_of_one_prefix_never_share_a_key() -> None:
+    r = DrugResolver.from_entries([("drugbank:DB05679", "Ustekinumab", ["CNTO 1275"]),
+                                   ("drugcentral:302", "bendamustine", [])])
+    assert r.resolve("bendamustine at a dose of 100 mg/m2").drug_ids == ["drugcentral:302"]  # a dose, no code
+    assert r.resolve("cnto 1275 90 mg").drug_ids == ["drugbank:DB05679"]
+    assert r.resolve("cnto 1959 (15 mg)").drug_ids == []  # another CNTO code: not ustekinumab
+    assert r.resolve("1 mg/kg cnto 136").drug_ids == []
+
+
+def test_plain_alias_beats_a_normalised_one_and_brackets_name_the_drug() -> None:
+    r = DrugResolver.from_entries([
+        ("drugbank:DB00316", "Acetaminophen", ["Aspirin (free)"]),  # normalises to "aspirin"
+        ("drugbank:DB00945", "Acetylsalicylic acid", ["Aspirin"]),
+        ("drugbank:DB00350", "Minoxidil", ["Solution"]),
+        ("drugbank:DB01590", "Everolimus", []),
+        ("drugbank:DB01024", "Mycophenolic acid", []),
+    ])
+    assert r.resolve("aspirin").drug_ids == ["drugbank:DB00945"]
+    assert r.resolve("minoxidil solution").drug_ids == ["drugbank:DB00350"]
+    assert r.resolve("eye drops, solution").drug_ids == []
+    res = r.resolve("rad001 (everolimus)")
+    assert res.drug_ids == ["drugbank:DB01590"] and res.components[-1].method == "bracket"
+    assert r.resolve("mycophenolate sodium").components[0].method == "acid"

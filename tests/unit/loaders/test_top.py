@@ -12,6 +12,7 @@ from kgimagine.kg.model import Edge, Node
 from kgimagine.loaders.base import LoadContext, RejectSink
 from kgimagine.loaders.repodb import RepoDBLoader
 from kgimagine.loaders.top import TopRow, TopTrialLoader, read_top_csv
+from kgimagine.types import NodeLabel as L
 from kgimagine.types import RelationType as R
 from tests.unit.loaders.test_resolve import fixture_store
 
@@ -95,16 +96,29 @@ def test_trial_nodes_and_resolved_edges(tmp_path: Path) -> None:
     tests = {(e.source, e.target): e for e in edges if e.type is R.TESTS}
     assert {d for s, d in tests if s == t.id} == {"drugbank:DB08896", "drugbank:DB00515", "drugbank:DB00642"}
     assert tests[(t.id, "drugbank:DB00515")].properties["name_in_trial"].startswith("regorafenib")
+    assert tests[(t.id, "drugbank:DB00515")].properties["method"] == "rule:component"
     studies = {(e.source, e.target): e for e in edges if e.type is R.STUDIES}
-    # C34.90 exact on the NSCLC node; C34.91 only through its parent C34 -> lung cancer
-    assert studies[(t.id, "mondo:0005233")].properties == {"icd10": ["C34.90"], "match": "exact"}
-    assert studies[(t.id, "mondo:0008903")].properties == {"icd10": ["C34.91"], "match": "parent"}
-    # unknown drug and unmapped ICD code stay visible; disease name fallback used
+    # by name: "non-small cell lung cancer" -> the NSCLC node (cancer/carcinoma rule), confirmed by
+    # C34.90; C34.91 (whose parent C34 is lung cancer) adds nothing: codes never add a disease
+    assert {d for s, d in studies if s == t.id} == {"mondo:0005233"}
+    assert studies[(t.id, "mondo:0005233")].properties == {
+        "name_in_trial": "non-small cell lung cancer", "method": "rule:neoplasm+icd10_confirmed",
+        "matched": "non small cell lung carcinoma", "score": 0.94, "icd10": ["C34.90"],
+    }
+    # "lung cancer": the Mondo node and its SAME_AS DOID equivalent, both by exact label
+    t2 = nodes["clinicaltrials:NCT00000102"]
+    assert {d for s, d in studies if s == t2.id} == {"mondo:0008903", "doid:1324"}
+    assert studies[(t2.id, "doid:1324")].properties["method"] == "exact_label+icd10_confirmed"
+    # unknown drug stays visible; the unmapped ICD code changes nothing
     t3 = nodes["clinicaltrials:NCT00000103"]
     assert t3.properties["unresolved_drugs"] == ["unknownumab"]
     assert t3.properties["has_placebo_arm"] is True
-    assert studies[(t3.id, "mondo:0005148")].properties["match"] == "name"
-    assert "drug:unknownumab" in ctx.unknown["top"] and "icd10:Z99.99" in ctx.unknown["top"]
+    assert studies[(t3.id, "mondo:0005148")].properties["method"] == "exact_label"
+    assert "drug:unknownumab" in ctx.unknown["top"]
+    # "diabetes" -> "diabetes mellitus" is no node of the fixture: reported, not guessed from E11.9
+    t4 = nodes["clinicaltrials:NCT00000202"]
+    assert not [d for s, d in studies if s == t4.id]
+    assert t4.properties["unresolved_diseases"] == ["diabetes"] and "disease:diabetes" in ctx.unknown["top"]
     assert all(e.provenance.source == "top" for e in edges)
 
 
@@ -201,3 +215,62 @@ def test_repodb_labels_from_valid_keeps_that_status(tmp_path: Path) -> None:
     assert trialled["drugbank:DB01268"].properties["status"] == "terminated"
     assert trialled["drugbank:DB00619"].properties["status"] == "suspended"
     assert loader.stats["withheld_evaluation_trials"] == 0
+
+
+def test_non_utf8_and_binary_files_are_one_encoding_error(tmp_path: Path) -> None:
+    from kgimagine.errors import FileEncodingError
+
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes((DATA / "unlabelled.csv").read_text(encoding="utf-8").replace("lung", "lüng").encode("latin-1"))
+    with pytest.raises(FileEncodingError, match="not UTF-8"):
+        list(read_top_csv(latin))
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(FileEncodingError, match="binary"):
+        list(read_top_csv(binary))
+
+
+def test_row_without_nctid_kept_only_when_not_required(tmp_path: Path) -> None:
+    f = tmp_path / "planned.csv"
+    f.write_text("nctid,phase,diseases,icdcodes,drugs,criteria\n,phase 2,['lung cancer'],[],['imatinib'],x\n")
+    sink = RejectSink()
+    assert list(read_top_csv(f, sink)) == [] and sink.rejects[0].reason == "empty nctid"
+    rows = list(read_top_csv(f, require_nctid=False))
+    assert [(r.nctid, r.diseases) for r in rows] == [("", ("lung cancer",))]
+
+
+def test_cli_add_trials_adds_unlabelled_linked_trials_and_rejects_with_lines(tmp_path: Path, monkeypatch, capsys) -> None:
+    from kgimagine.cli.app import main
+    from kgimagine.kg.networkx_store import NetworkXGraphStore
+
+    graph = tmp_path / "graph"
+    st = fixture_store(graph)
+    st.upsert_nodes([Node("clinicaltrials:NCT00000999", L.TRIAL, "NCT00000999", {"outcome_label": 1, "split": "train"})])
+    st.save()
+    f = tmp_path / "mine.csv"
+    f.write_text(
+        "nctid,label,status,why_stop,phase,diseases,icdcodes,drugs,criteria\n"
+        "NCT00000501,1,completed,zq17,phase 2,['non-small cell lung cancer'],\"[\"\"['C34.90']\"\"]\","
+        "\"['Gleevec 400 mg', 'placebo']\",adults\n"
+        "NCT00000502,,,,phase 1,['healthy volunteers'],[],['newdrugumab'],unknowns\n"
+        ",0,terminated,qx42,phase 2,['lung cancer'],[],['imatinib'],no id\n"
+        "NCT00000999,1,completed,,phase 1,['lung cancer'],[],['imatinib'],already there\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("KGIMAGINE_CACHE", str(tmp_path / "cache"))
+    try:
+        main(["kg", "add-trials", str(f), "--store", str(graph)])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    out = capsys.readouterr()
+    assert "added 2 trials" in out.out
+    assert "unresolved: disease:healthy volunteers, drug:newdrugumab" in out.out
+    assert f"{f}:4: empty nctid" in out.err and f"{f}:5: NCT00000999 is already in the graph" in out.err
+    g = NetworkXGraphStore(graph)
+    node = g.get_node("clinicaltrials:NCT00000501")
+    assert "outcome_label" not in node.properties and node.properties["split"] == "user"
+    assert not any(t in str(node.properties) for t in ("zq17", "completed"))
+    links = {(e.type, e.target): e for e in g.iter_edges() if e.source == node.id}
+    assert set(links) == {(R.TESTS, "drugbank:DB00619"), (R.STUDIES, "mondo:0005233")}
+    assert links[(R.STUDIES, "mondo:0005233")].properties["method"] == "rule:neoplasm+icd10_confirmed"
+    assert g.get_node("clinicaltrials:NCT00000999").properties == {"outcome_label": 1, "split": "train"}

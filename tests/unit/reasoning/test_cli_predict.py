@@ -56,3 +56,52 @@ def test_predict_questions_json(rstore, tmp_path):
 def test_predict_needs_exactly_one_input(rstore, tmp_path):
     res = _run(["--store", str(rstore.path)], tmp_path)
     assert res.exit_code != 0 and "exactly one of" in str(res.exception)
+
+
+# -- input robustness ---------------------------------------------------------------------------
+def _main(args, tmp_path, monkeypatch, capsys):
+    from kgimagine.cli.app import main
+
+    monkeypatch.setenv("KGIMAGINE_CACHE", str(tmp_path / "cache"))
+    try:
+        main(["predict", *args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    return code, capsys.readouterr()
+
+
+def test_predict_binary_csv_is_one_line_error(rstore, tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "trials.csv"
+    bad.write_bytes(b"nctid,phase\x00\x01\x02\xff\xfe" * 50)
+    code, out = _main(["--file", str(bad), "--store", str(rstore.path), "--no-embed"], tmp_path, monkeypatch, capsys)
+    assert code == 1
+    assert out.err.startswith("kgimagine: error: ") and out.err.count("\n") == 1
+    assert "binary" in out.err and "Traceback" not in out.err
+
+
+def test_predict_non_utf8_csv_is_one_line_error(rstore, tmp_path, monkeypatch, capsys):
+    text = (DATA / "trials.csv").read_text(encoding="utf-8").replace("Adults", "Adultes âgés")
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes(text.encode("latin-1"))
+    code, out = _main(["--file", str(bad), "--store", str(rstore.path), "--no-embed", "--json"],
+                      tmp_path, monkeypatch, capsys)
+    assert code == 1
+    err = out.err.strip().splitlines()
+    assert err[-1].startswith("kgimagine: error: ") and "UTF-8" in err[-1]
+    assert "UnicodeDecodeError" not in out.err
+
+
+def test_predict_row_without_nct_id_gets_a_generated_id(rstore, tmp_path, monkeypatch, capsys):
+    f = tmp_path / "planned.csv"
+    f.write_text(
+        "nctid,phase,diseases,icdcodes,drugs,criteria\n"
+        ",phase 2,['hepatocellular carcinoma'],\"[\"\"['C22.0']\"\"]\",['Sutent'],planned trial\n",
+        encoding="utf-8",
+    )
+    code, out = _main(["--file", str(f), "--store", str(rstore.path), "--no-embed", "--json", "--k", "2"],
+                      tmp_path, monkeypatch, capsys)
+    assert code == 0, out.err
+    lines = [json.loads(l) for l in out.out.strip().splitlines()]
+    assert len(lines) == 1 and lines[0]["nct_id"].startswith("spec-")
+    assert 0 < lines[0]["probability"] < 1
