@@ -215,43 +215,22 @@ class EvidenceBuilder:
 
 
 class NameResolver:
-    """Drug and disease names -> graph ids with the build's resolvers (never a trial's own edges)."""
+    """Drug and disease names -> graph ids with ``trials.resolve.TrialResolver`` (the resolver the
+    graph build links TOP trials with; never a trial's own edges)."""
 
     def __init__(self, store: GraphStore) -> None:
-        from kgimagine.loaders.resolve import DiseaseResolver, DrugResolver
+        from kgimagine.trials.resolve import TrialResolver
 
         self.store = store
-        self._drugs = DrugResolver.from_store(store)
-        self._diseases = DiseaseResolver.from_store(store)
+        self._resolver = TrialResolver(store)
 
     def __call__(self, drugs: Sequence[str], diseases: Sequence[str], icd10: Sequence[str]) -> ResolvedEntities:
-        drug_ids: list[str] = []
-        comparator = False
-        listed = 0
-        for raw in drugs:
-            if ":" in raw and self.store.has_node(raw):
-                drug_ids.append(raw)
-                listed += 1
-                continue
-            res = self._drugs.resolve(raw)
-            comparator |= bool(res.is_placebo or res.is_standard_of_care)
-            if not res.is_placebo:
-                listed += 1
-            drug_ids.extend(res.drug_ids)
-        disease_ids: list[str] = []
-        for raw in diseases:
-            if ":" in raw and self.store.has_node(raw):
-                disease_ids.append(raw)
-                continue
-            disease_ids.extend(h.disease_id for h in self._diseases.resolve_name(raw))
-        if not disease_ids and icd10:
-            disease_ids.extend(h.disease_id for h in self._diseases.resolve_codes(list(icd10)))
-        nodes = self.store.get_nodes(list(dict.fromkeys(drug_ids + disease_ids)))
+        ent = self._resolver.resolve(list(drugs), list(diseases), list(icd10))
         return ResolvedEntities(
-            drug_ids=tuple(d for d in dict.fromkeys(drug_ids) if d in nodes),
-            disease_ids=tuple(d for d in dict.fromkeys(disease_ids) if d in nodes),
-            comparator=comparator,
-            n_listed_drugs=listed,
+            drug_ids=ent.drug_ids,
+            disease_ids=ent.disease_ids,
+            comparator=bool(ent.comparators),
+            n_listed_drugs=max(0, len(list(dict.fromkeys(drugs))) - len(ent.comparators)),
         )
 
 

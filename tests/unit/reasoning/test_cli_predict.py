@@ -64,7 +64,7 @@ def _main(args, tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("KGIMAGINE_CACHE", str(tmp_path / "cache"))
     try:
-        main(["predict", *args])
+        main(["predict", "--operator", "statistical", *args])  # input checks; no operator notice on stderr
         code = 0
     except SystemExit as exc:
         code = exc.code
