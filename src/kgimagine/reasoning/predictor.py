@@ -86,7 +86,9 @@ class Predictor:
         drugs = arm.drug_names() if arm is not None else sorted(
             {n for a in q.arms if a.type.upper() not in CONTROL_ARM_TYPES for n in a.drug_names()}
         )
-        return TrialSpec.build(title=q.brief_title, drugs=drugs, diseases=diseases)
+        # the question's NCT id: its trial is never its own anchor and its outcome is hidden in facts
+        return TrialSpec.build(nct_id=q.nct_id, title=q.brief_title, drugs=drugs, diseases=diseases,
+                               arm=arm.label if arm is not None else None)
 
     def _is_control(self, arm: QArm) -> bool:
         from kgimagine.loaders.resolve import is_placebo_text

@@ -129,7 +129,8 @@ class TargetResolver:
         if spec.icd10:
             disease_ids.extend(h.disease_id for h in self._disease_resolver().resolve_codes(spec.icd10))
         if trial_id is not None:  # the graph's own links for a known trial win over name matching
-            drug_ids = queries.trial_drugs(store, trial_id) or drug_ids
+            if spec.arm is None:  # one arm's drugs stay that arm's
+                drug_ids = queries.trial_drugs(store, trial_id) or drug_ids
             disease_ids = queries.trial_diseases(store, trial_id) or disease_ids
         drug_ids = [d for d in dict.fromkeys(drug_ids) if store.has_node(d)]
         disease_ids = [d for d in dict.fromkeys(disease_ids) if store.has_node(d)]

@@ -97,6 +97,9 @@ class TrialSpec(BaseModel):
     criteria: str = ""
     arms: list[Arm] = Field(default_factory=list)
     endpoint: Endpoint | None = None
+    #: Label of one arm of trial ``nct_id`` (arm-level questions): ``drugs`` are that arm's, so the
+    #: trial's own drug links in the graph do not replace them. The trial is still never its own anchor.
+    arm: str | None = None
 
     @field_validator("nct_id")
     @classmethod

@@ -144,3 +144,24 @@ def test_endpoint_question(rstore):
     pred = p.predict(_question("endpoint"))
     assert pred.question_type == "endpoint" and 0 < pred.probability < 1 and pred.chains
     assert p._title_diseases("Sunitinib in hepatocellular carcinoma") == [G.HCC]
+
+
+@pytest.mark.parametrize("qtype,comparisons", [("endpoint", ()), ("superiority", [("A", "B")])])
+def test_question_never_anchors_on_its_own_trial(rstore, qtype, comparisons):
+    # NCT00000005 (sunitinib in HCC, failed) is a labelled trial of the graph: asked as a question,
+    # it must not be its own anchor, and no shown fact may carry its outcome
+    q = ArmQuestion.parse({**_question(qtype, comparisons).model_dump(mode="json"), "nct_id": "NCT00000005"})
+    pred = Predictor(rstore, StatisticalOperator(rstore), k=5).predict(q)
+    own = G.trial(5)
+    assert pred.chains and own not in pred.anchors
+    assert all(c.anchor_id != own for c in pred.chains)
+    shown = [f.text for c in pred.chains for s in c.steps for f in s.facts]
+    assert not [t for t in shown if "NCT00000005" in t and ("failed" in t or "succeeded" in t)]
+
+
+def test_arm_spec_keeps_the_arms_drugs_for_a_known_trial(rstore):
+    # the graph links trial 5 to sunitinib only; arm B's sorafenib must stay sorafenib
+    p = Predictor(rstore, StatisticalOperator(rstore), k=2)
+    q = ArmQuestion.parse({**_question("superiority", [("A", "B")]).model_dump(mode="json"), "nct_id": "NCT00000005"})
+    target = p.resolver.resolve(p._arm_spec(q, q.arm("B"), [G.HCC]))
+    assert target.trial_id == G.trial(5) and target.drug_ids == [G.SORAFENIB]
