@@ -127,11 +127,14 @@ def _eval_questions(file: Path, answers: Path | None, store: str | None, out: Pa
     scores = score_questions(items, question_probabilities(preds, items))
     out.mkdir(parents=True, exist_ok=True)
     (out / "questions.json").write_text(json.dumps(
-        {"method": "chain-statistical", "per_type": scores, "leakage_audit": audit.to_dict()}, indent=2) + "\n")
+        {"method": "chain-statistical", "per_type": scores, "leakage_audit": audit.to_dict(),
+         "errors": {qid: p.error for qid, p in preds.items() if p.error}}, indent=2) + "\n")
     lines = ["| question type | items | balanced accuracy | macro-F1 | cross-entropy |", "|---|---|---|---|---|"]
     for qtype, s in scores.items():
         lines.append(f"| {qtype} | {s['n_items']} | {s['balanced_accuracy']:.3f} | {s['macro_f1']:.3f} | "
                      f"{s['cross_entropy']:.3f} |")
+    n_err = sum(1 for p in preds.values() if p.error)
+    lines.append(f"\nQuestions whose prediction failed (probability 0.5 stands in): {n_err} of {len(preds)}")
     (out / "questions.md").write_text("\n".join(lines) + "\n\n" + audit.to_markdown() + "\n")
     typer.echo("\n".join(lines))
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from kgimagine.errors import ReasoningError
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import logit, sigmoid
 from kgimagine.reasoning.batch import run_resumable
@@ -168,8 +169,24 @@ class Predictor:
     def predict_many(
         self, items: Iterable[TrialSpec | ArmQuestion], *, checkpoint_path: str | Path | None = None
     ) -> Iterator[Prediction]:
-        """Predictions in input order. With ``checkpoint_path`` (JSONL) a rerun skips finished items."""
-        return run_resumable(items, lambda it: it.key(), self.predict, checkpoint_path)
+        """Predictions in input order. With ``checkpoint_path`` (JSONL) a rerun skips finished items.
+
+        An item whose prediction fails with a ``ReasoningError`` (an operator that cannot answer)
+        yields ``Prediction.failed`` with its ``error`` and the batch goes on; a graph store that
+        goes away (``GraphStoreError``) still stops the batch."""
+        return run_resumable(items, lambda it: it.key(), self._predict_or_fail, checkpoint_path)
+
+    def _predict_or_fail(self, item: TrialSpec | ArmQuestion) -> Prediction:
+        try:
+            return self.predict(item)
+        except ReasoningError as exc:
+            is_q = isinstance(item, ArmQuestion)
+            return Prediction.failed(
+                item.key(), f"{type(exc).__name__}: {exc}", nct_id=item.nct_id,
+                question_id=item.question_id if is_q else None,
+                question_type=item.question_type if is_q else "trial", threshold=self.config.threshold,
+                graph_version=self.store.graph_version(), operator=self.operator.name,
+            )
 
     def to_chain_records(self, prediction: Prediction, **kw: Any) -> list[ChainRecord]:
         return to_chain_records(prediction, **kw)

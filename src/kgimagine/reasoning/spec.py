@@ -322,6 +322,18 @@ class Prediction(BaseModel):
     operator: str = ""
     timings: dict[str, float] = Field(default_factory=dict)
     flags: list[str] = Field(default_factory=list)
+    #: Set when the prediction could not be made (an operator failed): ``probability`` is then 0.5,
+    #: a stand-in, and batch checkpoints do not keep the item, so a rerun retries it.
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, key: str, error: str, *, nct_id: str | None = None, question_id: str | None = None,
+               question_type: Literal["trial", "superiority", "endpoint"] = "trial",
+               threshold: float = 0.5, graph_version: str = "", operator: str = "") -> "Prediction":
+        """The record of an item whose prediction failed (``error`` says why)."""
+        return cls(key=key, nct_id=nct_id, question_id=question_id, question_type=question_type, probability=0.5,
+                   label=int(0.5 >= threshold), threshold=threshold, graph_version=graph_version,
+                   operator=operator, error=error, flags=[f"error: {error}"])
 
     @property
     def no_graph_support(self) -> bool:
