@@ -511,6 +511,33 @@ def change_features(
     return change_evidence(store, factor, anchor_ids, target_ids, **kwargs).features  # type: ignore[arg-type]
 
 
+#: An anchor's start probability is ``START_SMOOTHING * label + (1 - START_SMOOTHING) * base rate``
+#: of its phase: the reasoning chain and the training pairs use the same rule (``start_probability``).
+START_SMOOTHING = 0.7
+
+
+def phase_key(phase: str | None) -> str:
+    """The phase as a grouping key (``"2"``, ``"1.5"``; ``"unknown"``)."""
+    n = phase_number(phase)
+    return "unknown" if n is None else f"{n:g}"
+
+
+def success_rates(trials: Iterable[tuple[str | None, int]]) -> tuple[dict[str, float], float]:
+    """Smoothed success rates of labelled ``(phase, label)`` trials: per ``phase_key`` (shrunk
+    toward the overall rate with weight 2) and overall (Laplace)."""
+    rows = list(trials)
+    overall = (sum(label for _, label in rows) + 1) / (len(rows) + 2)
+    by_phase: dict[str, list[int]] = {}
+    for phase, label in rows:
+        by_phase.setdefault(phase_key(phase), []).append(label)
+    return {k: (sum(v) + 2 * overall) / (len(v) + 2) for k, v in by_phase.items()}, overall
+
+
+def start_probability(label: int, base_rate: float, smoothing: float = START_SMOOTHING) -> float:
+    """A labelled trial's outcome as a starting probability, pulled toward its phase base rate."""
+    return round(smoothing * label + (1 - smoothing) * base_rate, 6)
+
+
 def labelled_trials(store: GraphStore) -> list[Node]:
     """Trial nodes whose outcome label the graph holds (the only possible anchors)."""
     return [n for n in store.iter_nodes(NodeLabel.TRIAL) if trial_outcome(n) is not None]

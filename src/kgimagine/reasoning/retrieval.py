@@ -22,6 +22,7 @@ from kgimagine.kg import queries
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.embedding import Embedder, TrialEmbeddings, trial_text
 from kgimagine.reasoning.spec import TrialSpec
+from kgimagine.traces import render_trial_summary
 from kgimagine.types import NodeLabel, RelationType
 
 WEIGHTS = {"drugs": 0.30, "targets": 0.20, "disease": 0.20, "phase": 0.10, "text": 0.20}
@@ -42,11 +43,9 @@ class ResolvedTarget(BaseModel):
     placebo_only: bool = False
 
     def summary(self) -> str:
-        head = self.trial_id or "new trial"
-        phase = f" ({self.phase})" if self.phase else ""
-        drugs = ", ".join(f"{n} [{i}]" for n, i in zip(self.drug_names, self.drug_ids)) or "no resolved drug"
-        dis = ", ".join(f"{n} [{i}]" for n, i in zip(self.disease_names, self.disease_ids)) or "no resolved disease"
-        return f"{head}{phase}: {drugs} in {dis}"
+        return render_trial_summary(self.trial_id, phase=self.phase, outcome=None,
+                                    drug_names=self.drug_names, drug_ids=self.drug_ids,
+                                    disease_names=self.disease_names, disease_ids=self.disease_ids)
 
 
 class Anchor(BaseModel):
@@ -63,11 +62,9 @@ class Anchor(BaseModel):
     score_parts: dict[str, float] = Field(default_factory=dict)
 
     def summary(self) -> str:
-        outcome = "succeeded" if self.label else "failed"
-        bits = ", ".join(x for x in (self.phase or "", outcome) if x)
-        drugs = ", ".join(f"{n} [{i}]" for n, i in zip(self.drug_names, self.drug_ids)) or "no resolved drug"
-        dis = ", ".join(f"{n} [{i}]" for n, i in zip(self.disease_names, self.disease_ids)) or "no resolved disease"
-        return f"{self.trial_id} ({bits}): {drugs} in {dis}"
+        return render_trial_summary(self.trial_id, phase=self.phase, outcome=self.label,
+                                    drug_names=self.drug_names, drug_ids=self.drug_ids,
+                                    disease_names=self.disease_names, disease_ids=self.disease_ids)
 
 
 def _names(store: GraphStore, ids: list[str]) -> list[str]:
@@ -193,11 +190,7 @@ class AnchorIndex:
                 n.id, label, n.properties.get("phase"), str(n.properties.get("criteria") or ""), title,
                 frozenset(drugs[n.id]), frozenset(diseases[n.id]),
             )
-        by_phase: dict[str, list[int]] = {}
-        for t in trials.values():
-            by_phase.setdefault(_phase_key(t.phase), []).append(t.label)
-        overall = (sum(t.label for t in trials.values()) + 1) / (len(trials) + 2)
-        rates = {k: (sum(v) + 2 * overall) / (len(v) + 2) for k, v in by_phase.items()}
+        rates, overall = queries.success_rates((t.phase, t.label) for t in trials.values())
         emb = None
         if embedder is not None and trials:
             ordered = sorted(trials)
@@ -209,7 +202,7 @@ class AnchorIndex:
 
     def base_rate(self, phase: str | None) -> float:
         """Smoothed share of labelled successes in ``phase`` (the overall rate if unseen)."""
-        return self.base_rates.get(_phase_key(phase), self.overall_rate)
+        return self.base_rates.get(queries.phase_key(phase), self.overall_rate)
 
     def _drug_targets(self, drug_ids: Iterable[str]) -> frozenset[str]:
         out: set[str] = set()
@@ -251,14 +244,14 @@ class AnchorIndex:
             w = {key: v + extra for key, v in w.items()}
         # cheap prefilter: trials sharing a drug or disease first; text similarity rescues the rest
         scored: list[tuple[float, str, dict[str, float]]] = []
-        t_phase = _phase_key(target.phase)
+        t_phase = queries.phase_key(target.phase)
         for tid, info in self.trials.items():
             if tid == target.trial_id:
                 continue
             parts = {
                 "drugs": _jac(t_drugs, info.drugs),
                 "disease": self._disease_score(t_dis, info.diseases) if (t_dis and info.diseases) else 0.0,
-                "phase": 1.0 if target.phase and _phase_key(info.phase) == t_phase else 0.0,
+                "phase": 1.0 if target.phase and queries.phase_key(info.phase) == t_phase else 0.0,
             }
             if t_targets and info.drugs and (parts["drugs"] > 0 or parts["disease"] > 0 or not sims):
                 parts["targets"] = _jac(t_targets, self._drug_targets(info.drugs))
@@ -280,7 +273,7 @@ class AnchorIndex:
                     trial_id=tid, label=info.label, similarity=round(score, 6),
                     drug_ids=drug_ids, disease_ids=dis_ids, phase=info.phase, criteria=info.criteria,
                     drug_names=_names(self.store, drug_ids), disease_names=_names(self.store, dis_ids),
-                    p_start=round(smoothing * info.label + (1 - smoothing) * base, 6),
+                    p_start=queries.start_probability(info.label, base, smoothing),
                     score_parts={key: round(v, 4) for key, v in parts.items()},
                 )
             )
@@ -291,9 +284,6 @@ def _jac(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
-def _phase_key(phase: str | None) -> str:
-    n = queries.phase_number(phase)
-    return "unknown" if n is None else f"{n:g}"
 
 
 def node_label_of(store: GraphStore, node_id: str) -> NodeLabel | None:
