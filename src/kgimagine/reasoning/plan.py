@@ -1,7 +1,8 @@
 """Plan the counterfactual steps from an anchor to the target: one factor at a time.
 
-Factors where anchor and target differ, in the order of ``kgimagine.types.FACTOR_ORDER``
-(disease → drug → dose → arm → population → endpoint → phase). Each step knows the entity ids on
+Factors where anchor and target differ, in the order of ``kgimagine.types.FACTOR_ORDER``; the plan
+creates four of them: disease → drug → population → phase (never dose, arm or endpoint: the graph
+records none for its anchors). Each step knows the entity ids on
 both sides and the context at that point of the chain: the disease step keeps the anchor's drugs
 (the trial is "anchor drug in target disease" afterwards); the drug step and later steps use the
 target's diseases and drugs.
