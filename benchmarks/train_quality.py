@@ -30,6 +30,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train import write_section  # noqa: E402  (the marker-section writer shared by the training benchmarks)
 
 HERE = Path(__file__).resolve().parent
@@ -259,6 +262,8 @@ def write_markdown(path: Path, f: dict, *, section: str = "train_quality") -> No
     tr = f["training"]
     lines = [
         "## Training quality: LoRA SFT on graph-mined pairs (benchmarks/train_quality.py)",
+        "",
+        *command_lines(graph_version=f["graph_version"]),
         "",
         f"Machine: {f['machine']}. Graph `{f['graph_version']}` (labels: phase_I_train only). "
         f"Base: SmolLM2-135M-Instruct (fp32). Wall time {f['wall_s'] / 60:.1f} min.",
