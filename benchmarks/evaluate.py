@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
         cache = Path(os.environ.get("KGIMAGINE_CACHE") or Path.home() / ".cache" / "kgimagine")
         chain_predict["chain-local"] = build_chain_predict("chain-local", store,
-                                                           operator=LocalOperator(cache_dir=cache / "models"))
+                                                           operator=LocalOperator(cache_dir=cache))
     sections = []
     started = time.time()
     for split in [s.strip() for s in args.splits.split(",") if s.strip()]:

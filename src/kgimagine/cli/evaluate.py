@@ -75,7 +75,7 @@ def eval_cmd(
                 if name == "chain-adapter" and adapter is None:
                     raise ConfigError("chain-adapter needs --adapter DIR (a distilled LoRA adapter)")
                 op = LocalOperator(model_path=model, adapter=adapter if name == "chain-adapter" else None,
-                                   cache_dir=resolve_paths().cache_dir / "models")
+                                   cache_dir=resolve_paths().cache_dir)
                 chain_predict[name] = build_chain_predict(name, st, operator=op)
         config = EvaluationConfig(
             eval_file=file,

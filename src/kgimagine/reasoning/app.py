@@ -1,29 +1,12 @@
-"""LangGraph Studio / ``langgraph dev`` entry point: ``graph``, configured from the environment.
+"""LangGraph Studio / ``langgraph dev`` entry point: ``make_graph``, configured from the environment.
 
-``langgraph.json`` (repo root) names ``./src/kgimagine/reasoning/app.py:graph``. The server imports
-this module and reads the module-level ``graph``, so the graph is built at import time here (and
-only here: nothing else imports this module). It is compiled WITHOUT a checkpointer; the server
-adds its own persistence. This module and ``cli/`` are the only places that read the environment.
-
-Environment (all optional except a graph):
-
-==============================  ===============================================================
-``KGIMAGINE_GRAPH``             embedded graph directory (default: ``<cache>/graph``)
-``NEO4J_URI``                   use this Neo4j server instead (with ``NEO4J_USER``,
-                                ``NEO4J_PASSWORD``, ``NEO4J_DATABASE``); ignored when
-                                ``KGIMAGINE_GRAPH`` is set
-``KGIMAGINE_CACHE``             cache folder (models, anchor embeddings); default
-                                ``~/.cache/kgimagine``
-``KGIMAGINE_OPERATOR``          ``statistical`` (default) | ``local`` | ``openai``
-``KGIMAGINE_K``                 anchors per prediction (default 5)
-``KGIMAGINE_EMBEDDINGS``        ``1`` (default) to use MiniLM text similarity for anchors, ``0`` not
-``KGIMAGINE_MODEL``             local: a Hugging Face model folder (default: the bundled SmolLM2)
-``KGIMAGINE_ADAPTER``           local: a PEFT adapter folder
-``KGIMAGINE_DEVICE``            local: ``cpu`` | ``cuda`` (default: cuda if available)
-``KGIMAGINE_OPENAI_BASE_URL``   openai: e.g. ``http://127.0.0.1:8000/v1`` (vLLM, Ollama, ...)
-``KGIMAGINE_OPENAI_MODEL``      openai: the served model name
-``KGIMAGINE_OPENAI_API_KEY``    openai: the key (``OPENAI_API_KEY`` is used when unset)
-==============================  ===============================================================
+``langgraph.json`` (repo root) names ``./src/kgimagine/reasoning/app.py:make_graph``, a graph
+factory: the server calls it (with the run's config) when it needs the graph, so nothing is built
+at import time. The first call opens the store and builds the operator; later calls with the same
+settings reuse that graph. It is compiled WITHOUT a checkpointer; the server adds its own
+persistence. This module and ``cli/`` are the only places that read the environment; the
+variables and their defaults are defined once, in ``kgimagine.config`` (``StudioConfig``,
+``OperatorConfig``, ``resolve_paths``).
 
 Input (what a Studio user pastes): ``{"nct_id": "NCT01288573"}`` for a trial in the graph, or
 ``{"spec": {...TrialSpec...}}`` (drugs, diseases, phase, criteria, ...). The first node,
@@ -34,14 +17,12 @@ and ``steps`` holds every step with its facts, citations and the verifier's verd
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Mapping, TypedDict
 
-from kgimagine.errors import ConfigError, SpecValidationError
+from kgimagine.config import PathsConfig, StudioConfig
+from kgimagine.errors import SpecValidationError
 from kgimagine.reasoning.state import ReasoningConfig, ReasoningState
-
-OPERATORS = ("statistical", "local", "openai")
 
 
 class StudioInput(TypedDict, total=False):
@@ -96,64 +77,37 @@ def build_studio_graph(
     return compiled.with_config({"recursion_limit": config.recursion_limit})
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+_GRAPHS: dict[str, Any] = {}
 
 
-def build_operator_from_env(store: Any, cache_dir: Path) -> Any:
-    kind = (_env("KGIMAGINE_OPERATOR", "statistical") or "statistical").lower()
-    if kind == "statistical":
-        from kgimagine.reasoning.operators.statistical import StatisticalOperator
+def build_graph_for(settings: StudioConfig, paths: PathsConfig, *, environ: Mapping[str, str]) -> Any:
+    """The Studio graph for ``settings`` (store, operator, k, embeddings); ``environ`` holds the
+    Neo4j credentials when the target is a server."""
+    from kgimagine.config import open_configured_store
+    from kgimagine.reasoning.operators.registry import build_operator
 
-        return StatisticalOperator(store)
-    if kind == "local":
-        from kgimagine.reasoning.operators.local import LocalOperator
-
-        return LocalOperator(
-            model_path=_env("KGIMAGINE_MODEL"),
-            adapter=_env("KGIMAGINE_ADAPTER"),
-            cache_dir=cache_dir,
-            device=_env("KGIMAGINE_DEVICE"),
-        )
-    if kind == "openai":
-        from kgimagine.reasoning.operators.openai_compat import OpenAICompatibleOperator
-
-        base_url, model = _env("KGIMAGINE_OPENAI_BASE_URL"), _env("KGIMAGINE_OPENAI_MODEL")
-        if not base_url or not model:
-            raise ConfigError(
-                "KGIMAGINE_OPERATOR=openai needs KGIMAGINE_OPENAI_BASE_URL (e.g. http://127.0.0.1:8000/v1) "
-                "and KGIMAGINE_OPENAI_MODEL (the served model name)"
-            )
-        return OpenAICompatibleOperator(
-            base_url, model, api_key=_env("KGIMAGINE_OPENAI_API_KEY") or _env("OPENAI_API_KEY")
-        )
-    raise ConfigError(f"KGIMAGINE_OPERATOR={kind!r} is not one of {', '.join(OPERATORS)}")
-
-
-def build_graph_from_env() -> Any:
-    """The Studio graph for the store, operator and settings named in the environment."""
-    from kgimagine.cli.settings import open_configured_store, resolve_paths
-
-    paths = resolve_paths()
-    target = _env("KGIMAGINE_GRAPH") or _env("NEO4J_URI")
-    store = open_configured_store(target, must_exist=True)
-    k_raw = _env("KGIMAGINE_K", "5")
-    try:
-        k = int(k_raw or "5")
-        if k < 1:
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"KGIMAGINE_K={k_raw!r} must be a positive integer (anchors per prediction)") from None
+    store = open_configured_store(settings.target or str(paths.graph_dir), environ=environ, cwd=Path.cwd())
     embedder = None
-    if (_env("KGIMAGINE_EMBEDDINGS", "1") or "1") not in ("0", "false", "no"):
+    if settings.embeddings:
         from kgimagine.reasoning.embedding import MiniLMEmbedder
 
         embedder = MiniLMEmbedder()
-    operator = build_operator_from_env(store, paths.cache_dir)
-    return build_studio_graph(
-        store, operator, config=ReasoningConfig(k=k), embedder=embedder, cache_dir=paths.cache_dir
-    )
+    operator = build_operator(settings.operator, store, cache_dir=paths.cache_dir)
+    return build_studio_graph(store, operator, config=ReasoningConfig(k=settings.k), embedder=embedder,
+                              cache_dir=paths.cache_dir)
 
 
-graph = build_graph_from_env()
+def make_graph(config: Any = None) -> Any:
+    """Graph factory for ``langgraph.json``: the graph the environment describes, built on the
+    first call and reused while the settings stay the same (``config``, the run's config, is not
+    read: every setting comes from the environment)."""
+    import os
+
+    from kgimagine.config import resolve_paths
+
+    settings = StudioConfig.from_env(os.environ)
+    paths = resolve_paths(os.environ, cwd=Path.cwd())
+    key = settings.model_dump_json() + paths.model_dump_json()
+    if key not in _GRAPHS:
+        _GRAPHS[key] = build_graph_for(settings, paths, environ=os.environ)
+    return _GRAPHS[key]
