@@ -16,6 +16,7 @@ from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
+from kgimagine.errors import QueryError
 from kgimagine.kg.model import Edge, Node
 from kgimagine.kg.store import EdgeRef, GraphStore, Hop
 from kgimagine.types import Direction, Factor, NodeLabel, RelationType
@@ -237,7 +238,7 @@ def _visible(edge: AnyEdge, hide: frozenset[str]) -> bool:
     if edge.type is not R.TRIALLED_FOR:
         return True
     if not isinstance(edge, Edge):  # never happens: indication hops are read with detail
-        raise ValueError(f"{edge.fact_id}: TRIALLED_FOR facts must be read with detail (their key hides trials)")
+        raise QueryError(f"{edge.fact_id}: TRIALLED_FOR facts must be read with detail (their key hides trials)")
     return not any(edge.key == h.split(":", 1)[-1] for h in hide)
 
 
