@@ -14,7 +14,7 @@ import math
 import re
 from collections import ChainMap
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import AbstractSet, Collection, Iterable, Mapping, Sequence
 
 from kgimagine.errors import QueryError
 from kgimagine.kg.model import Edge, Node
@@ -402,8 +402,9 @@ class ChangeEvidence:
         return [self.features[name] for name in FEATURE_NAMES]
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a | b else 0.0
+def jaccard(a: AbstractSet[str], b: AbstractSet[str], *, empty: float = 0.0) -> float:
+    """|a ∩ b| / |a ∪ b|; ``empty`` when both sets are empty (0 when only one is)."""
+    return len(a & b) / len(a | b) if a or b else empty
 
 
 def _ids(edges: Iterable[Edge]) -> tuple[str, ...]:
@@ -458,7 +459,7 @@ def change_evidence(
         targets = [e for e in mechanism if e.type is R.TARGETS]
         ta, tt = _by_end(targets, a_drug_set, at_source=True), _by_end(targets, t_drug_set, at_source=True)
         shared = set(ta) & set(tt)
-        f["target_jaccard"] = _jaccard(set(ta), set(tt))
+        f["target_jaccard"] = jaccard(set(ta), set(tt))
         f["shared_targets"] = math.log1p(len(shared))
         sup["target_jaccard"] = sup["shared_targets"] = _ids(e for g in sorted(shared) for e in ta[g] + tt[g])
         causes = [e for e in mechanism if e.type is R.CAUSES]
@@ -470,7 +471,7 @@ def change_evidence(
         a_set, t_set = set(a_ids), set(t_ids)
         ga, gt = _by_end(genes, a_set, at_source=True), _by_end(genes, t_set, at_source=True)
         shared = set(ga) & set(gt)
-        f["gene_jaccard"] = _jaccard(set(ga), set(gt))
+        f["gene_jaccard"] = jaccard(set(ga), set(gt))
         sup["gene_jaccard"] = _ids(e for g in sorted(shared) for e in ga[g] + gt[g])
         links = _ontology_links(ontology, a_set & set(got.nodes), t_set & set(got.nodes))
         f["ontology_related"] = 1.0 if links else 0.0
@@ -542,3 +543,44 @@ def start_probability(label: int, base_rate: float, smoothing: float = START_SMO
 def labelled_trials(store: GraphStore) -> list[Node]:
     """Trial nodes whose outcome label the graph holds (the only possible anchors)."""
     return [n for n in store.iter_nodes(NodeLabel.TRIAL) if trial_outcome(n) is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledTrial:
+    """A trial whose outcome the graph holds, with its drug (TESTS) and disease (STUDIES) sets."""
+
+    trial_id: str
+    name: str
+    label: int
+    split: str
+    phase: str | None
+    criteria: str
+    drugs: frozenset[str]
+    diseases: frozenset[str]
+
+
+def read_labelled_trials(store: GraphStore, *, allowed_splits: Collection[str] | None = None) -> list[LabelledTrial]:
+    """The graph's labelled trials (``trial_outcome``), from ``allowed_splits`` only when given
+    (the ``split`` property), sorted by id."""
+    nodes = [n for n in labelled_trials(store)
+             if allowed_splits is None or str(n.properties.get("split", "")) in allowed_splits]
+    ids = [n.id for n in nodes]
+    drugs: dict[str, set[str]] = {i: set() for i in ids}
+    diseases: dict[str, set[str]] = {i: set() for i in ids}
+    for e in out_edges(store, ids, (RelationType.TESTS, RelationType.STUDIES)):
+        (drugs if e.type is RelationType.TESTS else diseases)[e.source].add(e.target)
+    out = [
+        LabelledTrial(
+            trial_id=n.id, name=n.name, label=int(trial_outcome(n) or 0), split=str(n.properties.get("split", "")),
+            phase=(str(n.properties["phase"]).strip() or None) if n.properties.get("phase") else None,
+            criteria=str(n.properties.get("criteria") or ""),
+            drugs=frozenset(drugs[n.id]), diseases=frozenset(diseases[n.id]),
+        )
+        for n in nodes
+    ]
+    return sorted(out, key=lambda t: t.trial_id)
+
+
+def node_names(store: GraphStore, ids: Iterable[str]) -> dict[str, str]:
+    """Display names by id (the id itself for a node without a name; absent ids are left out)."""
+    return {i: (n.name or i) for i, n in store.get_nodes(list(ids)).items()}

@@ -23,7 +23,6 @@ from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.embedding import Embedder, TrialEmbeddings, trial_text
 from kgimagine.reasoning.spec import TrialSpec
 from kgimagine.traces import render_trial_summary
-from kgimagine.types import NodeLabel, RelationType
 
 WEIGHTS = {"drugs": 0.30, "targets": 0.20, "disease": 0.20, "phase": 0.10, "text": 0.20}
 
@@ -68,8 +67,8 @@ class Anchor(BaseModel):
 
 
 def _names(store: GraphStore, ids: list[str]) -> list[str]:
-    nodes = store.get_nodes(ids)
-    return [nodes[i].name or i if i in nodes else i for i in ids]
+    names = queries.node_names(store, ids)
+    return [names.get(i, i) for i in ids]
 
 
 class TargetResolver:
@@ -176,20 +175,9 @@ class AnchorIndex:
         cls, store: GraphStore, *, embedder: Embedder | None = None, cache_dir: Path | None = None
     ) -> "AnchorIndex":
         trials: dict[str, _TrialInfo] = {}
-        labelled = queries.labelled_trials(store)
-        ids = [n.id for n in labelled]
-        drugs: dict[str, set[str]] = {i: set() for i in ids}
-        diseases: dict[str, set[str]] = {i: set() for i in ids}
-        for e in queries.out_edges(store, ids, (RelationType.TESTS, RelationType.STUDIES)):
-            (drugs if e.type is RelationType.TESTS else diseases)[e.source].add(e.target)
-        for n in labelled:
-            label = queries.trial_outcome(n)
-            assert label is not None
-            title = n.name if n.name and not n.name.startswith("NCT") else ""
-            trials[n.id] = _TrialInfo(
-                n.id, label, n.properties.get("phase"), str(n.properties.get("criteria") or ""), title,
-                frozenset(drugs[n.id]), frozenset(diseases[n.id]),
-            )
+        for t in queries.read_labelled_trials(store):  # the reader training's pairs use too
+            title = t.name if t.name and not t.name.startswith("NCT") else ""
+            trials[t.trial_id] = _TrialInfo(t.trial_id, t.label, t.phase, t.criteria, title, t.drugs, t.diseases)
         rates, overall = queries.success_rates((t.phase, t.label) for t in trials.values())
         emb = None
         if embedder is not None and trials:
@@ -249,12 +237,12 @@ class AnchorIndex:
             if tid == target.trial_id:
                 continue
             parts = {
-                "drugs": _jac(t_drugs, info.drugs),
+                "drugs": queries.jaccard(t_drugs, info.drugs),
                 "disease": self._disease_score(t_dis, info.diseases) if (t_dis and info.diseases) else 0.0,
                 "phase": 1.0 if target.phase and queries.phase_key(info.phase) == t_phase else 0.0,
             }
             if t_targets and info.drugs and (parts["drugs"] > 0 or parts["disease"] > 0 or not sims):
-                parts["targets"] = _jac(t_targets, self._drug_targets(info.drugs))
+                parts["targets"] = queries.jaccard(t_targets, self._drug_targets(info.drugs))
             else:
                 parts["targets"] = 0.0
             if sims:
@@ -278,14 +266,3 @@ class AnchorIndex:
                 )
             )
         return out
-
-
-def _jac(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
-
-
-
-
-def node_label_of(store: GraphStore, node_id: str) -> NodeLabel | None:
-    nodes = store.get_nodes([node_id])
-    return nodes[node_id].label if node_id in nodes else None

@@ -17,10 +17,6 @@ from kgimagine.errors import SpecValidationError
 from kgimagine.kg.queries import phase_number
 from kgimagine.traces import StepRecord
 
-#: Columns of a TOP CSV that carry the outcome; never features.
-OUTCOME_COLUMNS = frozenset({"status", "why_stop", "label"})
-
-
 def _literal_list(text: str) -> list[Any] | None:
     try:
         parsed = ast.literal_eval(text)

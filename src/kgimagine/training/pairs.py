@@ -44,7 +44,7 @@ from kgimagine.traces import (
     render_phase_value,
     render_trial_summary,
 )
-from kgimagine.types import Factor, NodeLabel, RelationType
+from kgimagine.types import Factor, NodeLabel
 
 #: Factors a pair can differ in, given what the graph records for a trial (plan order).
 PAIR_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.POPULATION, Factor.PHASE)
@@ -133,72 +133,35 @@ class PairStats:
 # -- reading the graph -------------------------------------------------------------------------
 
 
-def _parse_label(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return int(value)
-    if isinstance(value, str) and value.strip() in ("0", "1"):
-        return int(value.strip())
-    return None
-
-
 def read_labelled_trials(
     store: GraphStore,
     *,
     allowed_splits: Collection[str] | None = None,
     stats: PairStats | None = None,
 ) -> list[TrialProfile]:
-    """Trials whose node carries ``outcome_label`` (0/1), with their drug and disease sets.
+    """Trials whose outcome the graph holds (``kgimagine.kg.queries.read_labelled_trials``, the
+    reader the reasoning layer's anchors come from), with their drug and disease sets.
 
-    ``allowed_splits`` (None: every labelled split) restricts the splits used. Sorted by id.
-    """
+    ``allowed_splits`` (None: every labelled split) restricts the splits used. Sorted by id."""
     stats = stats if stats is not None else PairStats()
-    drugs: dict[str, set[str]] = defaultdict(set)
-    diseases: dict[str, set[str]] = defaultdict(set)
-    for edge in store.iter_edges(RelationType.TESTS):
-        drugs[edge.source].add(edge.target)
-    for edge in store.iter_edges(RelationType.STUDIES):
-        diseases[edge.source].add(edge.target)
+    stats.trials_seen += store.stats().nodes_by_label.get(NodeLabel.TRIAL.value, 0)
+    labelled = queries.read_labelled_trials(store)
+    stats.labelled += len(labelled)
     allowed = set(allowed_splits) if allowed_splits is not None else None
     out: list[TrialProfile] = []
-    for node in store.iter_nodes(NodeLabel.TRIAL):
-        stats.trials_seen += 1
-        label = _parse_label(node.properties.get("outcome_label"))
-        if label is None:
-            continue
-        stats.labelled += 1
-        split = str(node.properties.get("split", ""))
-        if allowed is not None and split not in allowed:
+    for t in labelled:
+        if allowed is not None and t.split not in allowed:
             stats.skipped_split += 1
             continue
-        dr, di = drugs.get(node.id, set()), diseases.get(node.id, set())
-        if not dr or not di:
+        if not t.drugs or not t.diseases:
             stats.skipped_incomplete += 1
             continue
-        out.append(
-            TrialProfile(
-                trial_id=node.id,
-                name=node.name,
-                split=split,
-                label=label,
-                phase=str(node.properties.get("phase") or "").strip(),
-                drugs=frozenset(dr),
-                diseases=frozenset(di),
-                criteria=str(node.properties.get("criteria") or ""),
-            )
-        )
-    out.sort(key=lambda t: t.trial_id)
+        out.append(TrialProfile(trial_id=t.trial_id, name=t.name, split=t.split, label=t.label,
+                                phase=t.phase or "", drugs=t.drugs, diseases=t.diseases, criteria=t.criteria))
     return out
 
 
 # -- mining --------------------------------------------------------------------------------------
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a and not b:
-        return 1.0
-    return len(a & b) / len(a | b)
 
 
 def classify_pair(anchor: TrialProfile, target: TrialProfile, *, min_similarity: float = 0.5) -> TrialPair | None:
@@ -207,7 +170,7 @@ def classify_pair(anchor: TrialProfile, target: TrialProfile, *, min_similarity:
     Exact: exactly one factor differs. Near: one factor has the unique lowest similarity and
     every other factor is at least ``min_similarity`` alike (similarity = their product).
     """
-    sims = {f: _jaccard(anchor.values(f), target.values(f)) for f in _SET_FACTORS}
+    sims = {f: queries.jaccard(anchor.values(f), target.values(f), empty=1.0) for f in _SET_FACTORS}
     differing = [f for f in _SET_FACTORS if sims[f] < 1.0]
     if not differing:
         a_pop, t_pop = anchor.values(Factor.POPULATION), target.values(Factor.POPULATION)
@@ -392,10 +355,6 @@ def render_claim(factor: Factor, anchor_value: str, target_value: str, cited_tex
     return head + "; ".join(parts) + "."
 
 
-def _names(store: GraphStore, ids: Iterable[str]) -> dict[str, str]:
-    return {i: (n.name or i) for i, n in store.get_nodes(list(ids)).items()}
-
-
 def _value_text(side: TrialProfile, factor: Factor, names: dict[str, str]) -> str:
     """The step value as the reasoning plan renders it (``kgimagine.traces`` renderers)."""
     if factor is Factor.PHASE:
@@ -440,7 +399,7 @@ def build_pair_example(
     cited = select_cited(facts, a_ids, t_ids)
     if not cited:
         return None
-    names = _names(store, pair.anchor.drugs | pair.anchor.diseases | pair.target.drugs | pair.target.diseases)
+    names = queries.node_names(store, pair.anchor.drugs | pair.anchor.diseases | pair.target.drugs | pair.target.diseases)
     anchor_value = _value_text(pair.anchor, pair.factor, names)
     target_value = _value_text(pair.target, pair.factor, names)
     by_id = {f.fact_id: f for f in facts}
