@@ -132,11 +132,16 @@ def find_shared_data_dir(start: Path) -> Path | None:
     return None
 
 
+def default_cache_dir(environ: Mapping[str, str]) -> Path:
+    """``KGIMAGINE_CACHE``, else ``$XDG_CACHE_HOME/kgimagine``, else ``~/.cache/kgimagine`` (no disk access)."""
+    return Path(_get(environ, "KGIMAGINE_CACHE")
+                or Path(_get(environ, "XDG_CACHE_HOME") or Path.home() / ".cache") / "kgimagine")
+
+
 def resolve_paths(environ: Mapping[str, str], *, cwd: Path, data_dir: Path | None = None,
                   graph_dir: Path | None = None) -> PathsConfig:
     """Data, cache and graph folders from ``environ`` (arguments that are not None win)."""
-    cache = Path(_get(environ, "KGIMAGINE_CACHE")
-                 or Path(_get(environ, "XDG_CACHE_HOME") or Path.home() / ".cache") / "kgimagine")
+    cache = default_cache_dir(environ)
     if data_dir is None and _get(environ, "KGIMAGINE_DATA_DIR"):
         data_dir = Path(environ["KGIMAGINE_DATA_DIR"])
     if data_dir is None:

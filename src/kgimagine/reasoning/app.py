@@ -17,10 +17,11 @@ and ``steps`` holds every step with its facts, citations and the verifier's verd
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any, Mapping, TypedDict
 
-from kgimagine.config import PathsConfig, StudioConfig
+from kgimagine.config import StudioConfig
 from kgimagine.errors import SpecValidationError
 from kgimagine.reasoning.state import ReasoningConfig, ReasoningState
 
@@ -80,21 +81,44 @@ def build_studio_graph(
 _GRAPHS: dict[str, Any] = {}
 
 
-def build_graph_for(settings: StudioConfig, paths: PathsConfig, *, environ: Mapping[str, str]) -> Any:
-    """The Studio graph for ``settings`` (store, operator, k, embeddings); ``environ`` holds the
-    Neo4j credentials when the target is a server."""
-    from kgimagine.config import open_configured_store
+class _LazyStore:
+    """The configured store, opened on first use. The server calls the factory inside its event
+    loop, where blocking I/O is refused; the graph's nodes run in worker threads, so the store is
+    opened there, once (later uses reuse it)."""
+
+    def __init__(self, target: str, environ: Mapping[str, str]) -> None:
+        self._target = target
+        self._environ = dict(environ)
+        self._store: Any = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> Any:
+        with self._lock:
+            if self._store is None:
+                from kgimagine.config import open_configured_store
+
+                self._store = open_configured_store(self._target, environ=self._environ, cwd=Path(self._target))
+            return self._store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._open(), name)
+
+
+def build_graph_for(settings: StudioConfig, *, cache_dir: Path, graph_dir: Path,
+                    environ: Mapping[str, str]) -> Any:
+    """The Studio graph for ``settings`` (store, operator, k, embeddings). Nothing here touches
+    the disk or the network: the store opens on the first step, a local model on its first answer."""
     from kgimagine.reasoning.operators.registry import build_operator
 
-    store = open_configured_store(settings.target or str(paths.graph_dir), environ=environ, cwd=Path.cwd())
+    store = _LazyStore(settings.target or str(graph_dir), environ)
     embedder = None
     if settings.embeddings:
         from kgimagine.reasoning.embedding import MiniLMEmbedder
 
         embedder = MiniLMEmbedder()
-    operator = build_operator(settings.operator, store, cache_dir=paths.cache_dir)
+    operator = build_operator(settings.operator, store, cache_dir=cache_dir)  # type: ignore[arg-type]
     return build_studio_graph(store, operator, config=ReasoningConfig(k=settings.k), embedder=embedder,
-                              cache_dir=paths.cache_dir)
+                              cache_dir=cache_dir)
 
 
 def make_graph(config: Any = None) -> Any:
@@ -103,11 +127,12 @@ def make_graph(config: Any = None) -> Any:
     read: every setting comes from the environment)."""
     import os
 
-    from kgimagine.config import resolve_paths
+    from kgimagine.config import default_cache_dir
 
     settings = StudioConfig.from_env(os.environ)
-    paths = resolve_paths(os.environ, cwd=Path.cwd())
-    key = settings.model_dump_json() + paths.model_dump_json()
+    cache_dir = default_cache_dir(os.environ)
+    graph_dir = Path(os.environ.get("KGIMAGINE_GRAPH") or cache_dir / "graph")
+    key = f"{settings.model_dump_json()}|{cache_dir}|{graph_dir}"
     if key not in _GRAPHS:
-        _GRAPHS[key] = build_graph_for(settings, paths, environ=os.environ)
+        _GRAPHS[key] = build_graph_for(settings, cache_dir=cache_dir, graph_dir=graph_dir, environ=os.environ)
     return _GRAPHS[key]

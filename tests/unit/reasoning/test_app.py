@@ -44,3 +44,20 @@ def test_make_graph_builds_once_from_the_environment(rstore, tmp_path, monkeypat
     assert out["result"]["nct_id"] == "NCT00000008" and len(out["result"]["anchors"]) == 2
     monkeypatch.setenv("KGIMAGINE_K", "3")
     assert app.make_graph() is not graph
+
+
+def test_make_graph_touches_no_disk_until_a_run(tmp_path, monkeypatch):
+    # the server calls the factory in its event loop, where blocking I/O is refused: the store
+    # opens on the first step; a missing graph is reported then, as our one-line error
+    import pytest
+
+    from kgimagine.errors import ConfigError
+
+    app = importlib.import_module("kgimagine.reasoning.app")
+    monkeypatch.setattr(app, "_GRAPHS", {})
+    monkeypatch.delenv("NEO4J_URI", raising=False)
+    monkeypatch.setenv("KGIMAGINE_GRAPH", str(tmp_path / "missing"))
+    monkeypatch.setenv("KGIMAGINE_EMBEDDINGS", "0")
+    graph = app.make_graph()
+    with pytest.raises(ConfigError, match="no embedded graph"):
+        graph.invoke({"nct_id": "NCT00000008"})
