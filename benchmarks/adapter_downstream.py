@@ -18,6 +18,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
@@ -69,6 +72,8 @@ def main() -> None:
         results[name] = run(predictor, specs)
     lines = [
         "# Downstream effect of the LoRA adapter (`benchmarks/adapter_downstream.py`)",
+        "",
+        *command_lines(graph_version=store.graph_version()),
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, CPU only. "
         f"Graph {store.graph_version()}; file `{args.file.name}`, first {len(rows)} labelled trials "

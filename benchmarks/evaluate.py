@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from kgimagine.config import find_shared_data_dir
+from provenance import command_lines
 
 HERE = Path(__file__).resolve().parent
 SPLITS = ("phase_I_valid", "phase_II_valid", "phase_III_valid")
@@ -55,13 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.chain_local_sample:
         methods = methods + ("chain-local",)
     store = open_store(args.store)
+    args.graph_version = store.graph_version()
     chain_predict = {}
     if "chain-local" in methods:
         from kgimagine.reasoning.operators.local import LocalOperator
 
         cache = Path(os.environ.get("KGIMAGINE_CACHE") or Path.home() / ".cache" / "kgimagine")
         chain_predict["chain-local"] = build_chain_predict("chain-local", store,
-                                                           operator=LocalOperator(cache_dir=cache / "models"))
+                                                           operator=LocalOperator(cache_dir=cache))
     sections = []
     started = time.time()
     for split in [s.strip() for s in args.splits.split(",") if s.strip()]:
@@ -94,8 +96,7 @@ def _write(args: argparse.Namespace, sections: list[str], started: float) -> Non
                f"Python {platform.python_version()}, CPU only")
     header = [
         "# Evaluation benchmark (TOP validation files)", "",
-        f"Command: `python benchmarks/evaluate.py --store {args.store}"
-        + (f" --chain-local-sample {args.chain_local_sample}" if args.chain_local_sample else "") + "`",
+        *command_lines(graph_version=args.graph_version),
         f"Machine: {machine}. Wall time so far {time.time() - started:.0f} s.", "",
         HINT, "",
         "Every headline figure carries a 95 % percentile bootstrap interval (1000 resamples, fixed seed); the "

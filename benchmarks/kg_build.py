@@ -22,6 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -71,7 +74,9 @@ def pct(block: dict) -> str:
 
 
 def to_markdown(results: list[dict], machine: str) -> str:
-    lines = ["# Knowledge-graph build (benchmarks/kg_build.py)", "", f"Machine: {machine}", "",
+    versions = sorted({r["graph_version"] for r in results if r.get("graph_version")})
+    lines = ["# Knowledge-graph build (benchmarks/kg_build.py)", "",
+             *command_lines(graph_version=", ".join(versions) or None), "", f"Machine: {machine}", "",
              "Wall times include waiting for the shared cores; CPU s is the build process's own CPU time "
              "(for Neo4j the Python client only: the server's CPU is not counted). Peak RSS is the build "
              "process's (Neo4j server memory not included).", ""]

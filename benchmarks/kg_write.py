@@ -32,6 +32,9 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
@@ -327,6 +330,8 @@ def main() -> None:
         pass
     lines = [
         "# Graph store write throughput (`benchmarks/kg_write.py`)",
+        "",
+        *command_lines(),
         "",
         f"Machine: {machine}; load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; "
         "Neo4j 5.26 community, 1 GiB heap, 512 MiB page cache (scripts/neo4j defaults).",

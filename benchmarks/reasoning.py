@@ -29,6 +29,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -271,6 +274,8 @@ def main() -> None:
 
     say("# Reasoning benchmark (`benchmarks/reasoning.py`)")
     say()
+    for line in command_lines(graph_version=store.graph_version()):
+        say(line)
     say(f"Machine: {os.cpu_count()} cores shared with ~7 other engineers' jobs (load average "
         f"{os.getloadavg()[0]:.1f} at start), no GPU, {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()}, torch {torch.__version__} with {args.threads} thread(s).")

@@ -25,6 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
@@ -60,6 +63,8 @@ def main() -> None:
 
     out("# Source loaders and RDF export (real shared data)")
     out()
+    for line in command_lines():
+        out(line)
     out(f"Machine: {os.cpu_count()} CPU cores (shared with other jobs), {platform.python_implementation()} "
         f"{platform.python_version()}, {platform.machine()}; wall-clock times, one run each.")
     out()

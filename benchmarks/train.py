@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -195,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
 def write_markdown(path: Path, f: dict, *, key: str) -> None:
     lines = [
         f"## Training throughput, {'GPU' if 'gpu' in key else 'CPU'} (benchmarks/train.py)",
+        "",
+        *command_lines(),
         "",
         f"Device: {f['device']}. Model {f['model']}, LoRA r=8 on q_proj/v_proj, batch {f['batch']}, "
         f"{f['steps']} steps per loop run, {f['precision']}; first step excluded; runs (tokens/s): ours "

@@ -8,7 +8,8 @@ held-out pairs (a real CPU run on the shared data).
    target) and their facts never show a held-out outcome; held-out pairs have a held-out target
    and a training anchor (the situation at prediction time).
 2. Score base and adapter on the held-out pairs: after the prompt and ``{"probability": 0.`` the
-   model chooses between the two smoothed answers (0.85 / 0.15) by likelihood; the predicted
+   model chooses between the target's two possible answers (success or failure through
+   ``kgimagine.kg.queries.start_probability``: 0.7 * label + 0.3 * phase base rate) by likelihood; the predicted
    direction (up / down / same versus p_before) is compared with the truth. Baselines: "same"
    (copy the anchor's outcome) and the training-set majority label.
 3. Free generation on a few held-out prompts: share of valid JSON answers whose citations are all
@@ -29,6 +30,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train import write_section  # noqa: E402  (the marker-section writer shared by the training benchmarks)
 
 HERE = Path(__file__).resolve().parent
@@ -43,8 +47,17 @@ def direction(p_before: float, p_after: float) -> str:
     return "up" if p_after > p_before + 1e-9 else "down" if p_after < p_before - 1e-9 else "same"
 
 
+def answer_values(ex) -> tuple[float, float]:
+    """The target's probability had it succeeded / failed (they differ by the smoothing, 0.7)."""
+    from kgimagine.kg.queries import START_SMOOTHING
+
+    p = ex.answer.probability
+    p_yes = p if ex.target_label == 1 else p + START_SMOOTHING
+    return round(p_yes, 3), round(p_yes - START_SMOOTHING, 3)
+
+
 def score_examples(model, tokenizer, examples, *, log) -> list[dict]:
-    """For each StepExample: the likelihood choice between probability 0.85 and 0.15."""
+    """For each StepExample: the likelihood choice between the target's success and failure values."""
     import torch
 
     from kgimagine.traces import render_step_messages
@@ -56,7 +69,8 @@ def score_examples(model, tokenizer, examples, *, log) -> list[dict]:
         prompt = tokenizer.apply_chat_template(render_step_messages(ex.step), add_generation_prompt=True,
                                                tokenize=True)
         prompt = list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt)
-        seqs = [prompt + tokenizer.encode('{"probability": 0.' + c, add_special_tokens=False) for c in ("85", "15")]
+        p_yes, p_no = answer_values(ex)
+        seqs = [prompt + tokenizer.encode('{"probability": ' + f"{c:.3f}", add_special_tokens=False) for c in (p_yes, p_no)]
         common = 0
         while all(len(s) > common for s in seqs) and seqs[0][common] == seqs[1][common]:
             common += 1
@@ -65,7 +79,7 @@ def score_examples(model, tokenizer, examples, *, log) -> list[dict]:
             logits = model(torch.tensor([seqs[0][:common]], device=model.device)).logits[0, -1].float()
         logp = torch.log_softmax(logits, -1)
         scores = [float(logp[seqs[0][common]]), float(logp[seqs[1][common]])]
-        p_pred = 0.85 if scores[0] >= scores[1] else 0.15
+        p_pred = p_yes if scores[0] >= scores[1] else p_no
         out.append({"id": ex.example_id, "p_before": ex.step.p_before, "p_pred": p_pred,
                     "p_true": ex.answer.probability, "dir_pred": direction(ex.step.p_before, p_pred),
                     "dir_true": ex.direction, "margin": scores[0] - scores[1]})
@@ -191,11 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     train_examples = list(iter_traces(train_path))
     train_labels = [e.target_label for e in train_examples]
     majority = 1 if sum(train_labels) * 2 >= len(train_labels) else 0
-    p_major = 0.85 if majority else 0.15
     baselines = {
         "same (copy the anchor)": round(sum(e.direction == "same" for e in eval_set) / len(eval_set), 3),
         f"majority label ({majority})": round(
-            sum(direction(e.step.p_before, p_major) == e.direction for e in eval_set) / len(eval_set), 3),
+            sum(direction(e.step.p_before, answer_values(e)[0 if majority else 1]) == e.direction
+                for e in eval_set) / len(eval_set), 3),
     }
     log(f"baselines on {len(eval_set)} held-out pairs: {baselines}")
 
@@ -249,6 +263,8 @@ def write_markdown(path: Path, f: dict, *, section: str = "train_quality") -> No
     lines = [
         "## Training quality: LoRA SFT on graph-mined pairs (benchmarks/train_quality.py)",
         "",
+        *command_lines(graph_version=f["graph_version"]),
+        "",
         f"Machine: {f['machine']}. Graph `{f['graph_version']}` (labels: phase_I_train only). "
         f"Base: SmolLM2-135M-Instruct (fp32). Wall time {f['wall_s'] / 60:.1f} min.",
         "",
@@ -262,8 +278,9 @@ def write_markdown(path: Path, f: dict, *, section: str = "train_quality") -> No
         f"{tr['tokens_per_s']} tokens/s, {tr['seconds'] / 60:.1f} min.",
         "",
         "Held-out step accuracy = the predicted direction of change (up / down / same vs p_before) is "
-        "right; the model picks 0.85 or 0.15 by the likelihood of the first differing token after "
-        "`{\"probability\": 0.` (one forward pass per example).",
+        "right; the model picks the target's success or failure value (0.7 * label + 0.3 * phase base "
+        "rate) by the likelihood of the first differing token after `{\"probability\": ` (one forward "
+        "pass per example).",
         "",
         "| model | direction accuracy | recall up / down / same | predicted up / down / same | valid JSON (free generation) | valid + citations among given facts |",
         "|---|---|---|---|---|---|",

@@ -28,6 +28,10 @@ class ProvenanceError(SchemaError):
     """An edge lacks required provenance."""
 
 
+class QueryError(GraphStoreError, ValueError):
+    """A graph query was asked wrongly (no hop, no relation type, an unknown direction, ...)."""
+
+
 class NodeNotFoundError(GraphStoreError, KeyError):
     """A node id is not in the graph."""
 

@@ -131,6 +131,55 @@ SYSTEM_PROMPT = (
 )
 
 
+# -- step values and trial summaries: one rendering for serving (reasoning/plan.py, retrieval.py)
+# -- and training (training/pairs.py), so an adapter is trained on the values it is served -------
+
+
+def render_entities(names: Iterable[str], ids: Iterable[str]) -> str:
+    """``"Imatinib [drugbank:DB00619], Sunitinib [drugbank:DB01268]"``; ``"(none)"`` when empty."""
+    return ", ".join(f"{n} [{i}]" for n, i in zip(names, ids)) or "(none)"
+
+
+def normalize_criteria(text: str) -> str:
+    """Eligibility text compared across trials (whitespace and case folded)."""
+    return re.sub(r"\s+", " ", text or "").strip().lower()
+
+
+def _snippet(text: str, n: int = 160) -> str:
+    t = re.sub(r"\s+", " ", text or "").strip()
+    return t if len(t) <= n else t[: n - 1] + "…"
+
+
+def render_eligibility(trial_id: str | None, criteria: str) -> str:
+    """The value of a population step: whose eligibility, and its first 160 characters."""
+    return f"eligibility of {trial_id or 'the new trial'}: {_snippet(criteria)}"
+
+
+def render_phase_value(phase: str | None, trial_id: str | None) -> str:
+    """The value of a phase step: ``"phase 2 [clinicaltrials:NCT…]"``."""
+    return f"{phase}" + (f" [{trial_id}]" if trial_id else "")
+
+
+def render_trial_summary(
+    trial_id: str | None,
+    *,
+    phase: str | None,
+    outcome: int | None,
+    drug_names: Iterable[str],
+    drug_ids: Iterable[str],
+    disease_names: Iterable[str],
+    disease_ids: Iterable[str],
+) -> str:
+    """One line about a trial, e.g. ``"clinicaltrials:NCT001 (phase 2, succeeded): Imatinib
+    [drugbank:DB00619] in gastrointestinal stromal tumor [doid:9253]"``; ``outcome`` None: not shown."""
+    head = trial_id or "new trial"
+    result = None if outcome is None else ("succeeded" if outcome else "failed")
+    bits = ", ".join(x for x in (phase or "", result or "") if x)
+    drugs = ", ".join(f"{n} [{i}]" for n, i in zip(drug_names, drug_ids)) or "no resolved drug"
+    dis = ", ".join(f"{n} [{i}]" for n, i in zip(disease_names, disease_ids)) or "no resolved disease"
+    return f"{head}{f' ({bits})' if bits else ''}: {drugs} in {dis}"
+
+
 def render_step_user(step: StepInput) -> str:
     lines = [
         f"Known trial: {step.anchor_summary}" if step.anchor_summary else "",

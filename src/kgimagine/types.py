@@ -65,13 +65,15 @@ _CURIE_RE = re.compile(r"^(?P<prefix>[a-z][a-z0-9_.]*):(?P<local>[^\s]+)$")
 
 
 def parse_curie(curie: str) -> tuple[str, str]:
-    """Split ``prefix:local``; raise ValueError when the prefix is not one of ours."""
+    """Split ``prefix:local``; ``SchemaError`` (a ``ValueError``) when it is not a CURIE of ours."""
+    from kgimagine.errors import SchemaError
+
     m = _CURIE_RE.match(curie or "")
     if not m:
-        raise ValueError(f"not a CURIE: {curie!r} (expected prefix:local, e.g. drugbank:DB00619)")
+        raise SchemaError(f"not a CURIE: {curie!r} (expected prefix:local, e.g. drugbank:DB00619)")
     prefix = m.group("prefix")
     if prefix not in PREFIXES:
-        raise ValueError(f"unknown CURIE prefix {prefix!r} in {curie!r}; known: {', '.join(sorted(PREFIXES))}")
+        raise SchemaError(f"unknown CURIE prefix {prefix!r} in {curie!r}; known: {', '.join(sorted(PREFIXES))}")
     return prefix, m.group("local")
 
 

@@ -61,7 +61,7 @@ def eval_cmd(
     if not file.is_file():
         raise ConfigError(f"{file} does not exist; pass a TOP-format CSV with a label column or a questions JSONL")
     if file.suffix.lower() in (".jsonl", ".json"):
-        _eval_questions(file, answers, store, out)
+        _eval_questions(file, answers, store, out, allow_leakage=allow_leakage)
         return
     names = parse_methods(methods)
     needs_store = any(m in GRAPH_METHODS or m in CHAIN_METHODS for m in names)
@@ -75,7 +75,7 @@ def eval_cmd(
                 if name == "chain-adapter" and adapter is None:
                     raise ConfigError("chain-adapter needs --adapter DIR (a distilled LoRA adapter)")
                 op = LocalOperator(model_path=model, adapter=adapter if name == "chain-adapter" else None,
-                                   cache_dir=resolve_paths().cache_dir / "models")
+                                   cache_dir=resolve_paths().cache_dir)
                 chain_predict[name] = build_chain_predict(name, st, operator=op)
         config = EvaluationConfig(
             eval_file=file,
@@ -99,11 +99,15 @@ def eval_cmd(
     console.print(f"wrote {paths['metrics']}, {paths['report']}, " + ", ".join(str(p) for p in plots))
 
 
-def _eval_questions(file: Path, answers: Path | None, store: str | None, out: Path) -> None:
-    """Arm-level questions with the statistical-operator chain (gold never reaches the predictor)."""
+def _eval_questions(file: Path, answers: Path | None, store: str | None, out: Path, *,
+                    allow_leakage: bool = False) -> None:
+    """Arm-level questions with the statistical-operator chain (gold never reaches the predictor).
+
+    The questions' trials get the same leakage audit as a trial file, before any prediction."""
     import json
 
     from kgimagine.cli.settings import open_configured_store
+    from kgimagine.evaluation.audit import audit_leakage, enforce
     from kgimagine.evaluation.runner import question_probabilities, read_questions, score_questions
 
     questions, items = read_questions(file, answers)  # gold fields are removed from `questions` here
@@ -111,21 +115,27 @@ def _eval_questions(file: Path, answers: Path | None, store: str | None, out: Pa
     from kgimagine.reasoning.predictor import Predictor
     from kgimagine.reasoning.spec import ArmQuestion
 
+    parsed = [ArmQuestion.parse(q) for q in questions]
     st = open_configured_store(store)
     try:
+        audit = audit_leakage(st, {q.nct_id for q in parsed if q.nct_id})
+        enforce(audit, allow_leakage=allow_leakage)
         predictor = Predictor(st, StatisticalOperator(st))
-        parsed = [ArmQuestion.parse(q) for q in questions]
         preds = {p.question_id: p for p in predictor.predict_many(parsed)}
     finally:
         st.close()
     scores = score_questions(items, question_probabilities(preds, items))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "questions.json").write_text(json.dumps({"method": "chain-statistical", "per_type": scores}, indent=2) + "\n")
+    (out / "questions.json").write_text(json.dumps(
+        {"method": "chain-statistical", "per_type": scores, "leakage_audit": audit.to_dict(),
+         "errors": {qid: p.error for qid, p in preds.items() if p.error}}, indent=2) + "\n")
     lines = ["| question type | items | balanced accuracy | macro-F1 | cross-entropy |", "|---|---|---|---|---|"]
     for qtype, s in scores.items():
         lines.append(f"| {qtype} | {s['n_items']} | {s['balanced_accuracy']:.3f} | {s['macro_f1']:.3f} | "
                      f"{s['cross_entropy']:.3f} |")
-    (out / "questions.md").write_text("\n".join(lines) + "\n")
+    n_err = sum(1 for p in preds.values() if p.error)
+    lines.append(f"\nQuestions whose prediction failed (probability 0.5 stands in): {n_err} of {len(preds)}")
+    (out / "questions.md").write_text("\n".join(lines) + "\n\n" + audit.to_markdown() + "\n")
     typer.echo("\n".join(lines))
 
 

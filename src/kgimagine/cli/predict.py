@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -46,38 +45,14 @@ def _read_questions(path: Path) -> Iterator[Any]:
 
 
 def _make_operator(kind: str, store: Any, *, model: str | None, adapter: Path | None, cache_dir: Path) -> Any:
-    if kind in ("auto", "learned"):
-        from kgimagine.reasoning.operators.learned import LearnedOperator, default_operator_dir
+    """The operator named by the flags, completed from the environment (``kgimagine.config``).
 
-        path = Path(model) if model else default_operator_dir(cache_dir, store.graph_version())
-        if (path / "manifest.json").is_file() or kind == "learned":
-            return LearnedOperator.load(path, store)
-        typer.echo(
-            f"kgimagine: no learned operator fitted for this graph ({path}); using the statistical operator "
-            "(fit one with `kgimagine train operator`)", err=True,
-        )
-        kind = "statistical"
-    if kind == "statistical":
-        from kgimagine.reasoning.operators.statistical import StatisticalOperator
+    ``auto`` (the default): the learned operator fitted for this graph, else the statistical one."""
+    from kgimagine.cli.settings import resolve_operator
+    from kgimagine.reasoning.operators.registry import build_operator
 
-        if model:
-            return StatisticalOperator.load(model, store)
-        return StatisticalOperator(store)
-    if kind == "local":
-        from kgimagine.reasoning.operators.local import LocalOperator
-
-        return LocalOperator(model_path=model, adapter=adapter, cache_dir=cache_dir)
-    if kind == "openai":
-        from kgimagine.reasoning.operators.openai_compat import OpenAICompatibleOperator
-
-        base_url = os.environ.get("KGIMAGINE_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
-        if not base_url or not model:
-            raise ConfigError(
-                "--operator openai needs OPENAI_BASE_URL (or KGIMAGINE_OPENAI_BASE_URL) and --model "
-                "(the served model name)"
-            )
-        return OpenAICompatibleOperator(base_url, model, os.environ.get("OPENAI_API_KEY"))
-    raise ConfigError(f"--operator {kind!r} is unknown; use auto, learned, statistical, local or openai")
+    return build_operator(resolve_operator(kind, model=model, adapter=adapter), store, cache_dir=cache_dir,
+                          on_fallback=lambda why: typer.echo(f"kgimagine: {why}", err=True))
 
 
 def _json_line(pred: Any) -> str:

@@ -86,7 +86,10 @@ def pairs_cmd(
     max_anchors: int = typer.Option(5, "--max-anchors", help="Anchors kept per target trial."),
     near: bool = typer.Option(True, "--near/--exact-only", help="Also keep near pairs (one main difference)."),
     min_similarity: float = typer.Option(0.5, "--min-similarity", help="Near pairs: least Jaccard of the other factors."),
-    smoothing: float = typer.Option(0.85, "--smoothing", help="Label 1 -> this probability, 0 -> 1 - this."),
+    smoothing: float = typer.Option(
+        0.7, "--smoothing",
+        help="Outcome -> probability: smoothing*label + (1-smoothing)*phase base rate (the reasoning chain's rule).",
+    ),
 ) -> None:
     """Mine one-factor pairs of labelled trials from the graph and write them as step examples."""
     from rich.console import Console

@@ -195,14 +195,12 @@ class EvaluationReport:
             for s in compared:
                 v = s.versus_text
                 lines.append(f"| {s.name} | {v['average_precision']} | {v['roc_auc']} | {v['f1']} | {v['brier']} |")
-        chains = [s for s in self.scores if s.chain is not None]
+        chains = [(s, s.chain) for s in self.scores if s.chain is not None]
         if chains:
             lines += ["", f"{h}# Chain methods", "",
                       "| method | trials | grounding rate | unsupported-step rate | steps/trial | s/trial | errors |",
                       "|---|---|---|---|---|---|---|"]
-            for s in chains:
-                c = s.chain
-                assert c is not None
+            for s, c in chains:
                 fmt = lambda x, f=".3f": "n/a" if x is None else format(x, f)  # noqa: E731
                 lines.append(f"| {s.name} | {c.n_trials} | {fmt(c.grounding_rate)} | {fmt(c.unsupported_step_rate)} | "
                              f"{fmt(c.steps_per_trial, '.1f')} | {fmt(c.seconds_per_trial, '.2f')} | {c.errors} |")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from kgimagine.errors import QueryError
 from kgimagine.kg.schema import RELATIONS, check_label, check_relation
 from kgimagine.types import NodeLabel, RelationType
 
@@ -228,7 +229,7 @@ def incident(direction: str, *, has_types: bool, ordered: bool) -> str:
     applies ``$limit``.
     """
     if direction not in ("out", "in", "both"):
-        raise ValueError(f"direction must be out, in or both, got {direction!r}")
+        raise QueryError(f"direction must be out, in or both, got {direction!r}")
     tf = _type_filter("r", has_types)
     ret = f"RETURN {_EDGE_FIELDS}, m.id AS mid, [l IN labels(m) WHERE l <> '{ENTITY}'] AS mlabels, properties(m) AS mprops"
     branches = []
@@ -283,13 +284,13 @@ def expand(hops: Sequence[tuple[Sequence[RelationType], str, bool, bool]], *, pr
     ``projected`` the node properties are the values of the stored keys ``$keys``, in that order.
     """
     if not hops:
-        raise ValueError("expand needs at least one hop")
+        raise QueryError("expand needs at least one hop")
     branches = []
     light = []
     for j, (rels, direction, has_limit, detail) in enumerate(hops):
         types = "|".join(_rels(rels))
         if not types:
-            raise ValueError("a hop needs at least one relation type")
+            raise QueryError("a hop needs at least one relation type")
         pattern = {"out": f"-[r:{types}]->()", "in": f"<-[r:{types}]-()", "both": f"-[r:{types}]-()"}[direction]
         head = f"UNWIND $ids{j} AS i MATCH (:{ENTITY} {{id: i}}){pattern} "
         if has_limit:
@@ -317,7 +318,7 @@ def get_facts(rel_types: Sequence[RelationType], *, projected: bool) -> str:
     (as in :func:`expand`)."""
     parts = [f"MATCH ()-[r:{rel}]->() WHERE r.fact_id IN $ids RETURN r" for rel in _rels(rel_types)]
     if not parts:
-        raise ValueError("get_facts needs at least one relation type")
+        raise QueryError("get_facts needs at least one relation type")
     return (
         "CALL () { " + " UNION ALL ".join(parts) + " } WITH collect(r) AS rs "
         "CALL (rs) { UNWIND rs AS r UNWIND [startNode(r), endNode(r)] AS e RETURN collect(DISTINCT e) AS ends } "

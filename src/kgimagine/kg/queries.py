@@ -14,8 +14,9 @@ import math
 import re
 from collections import ChainMap
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import AbstractSet, Collection, Iterable, Mapping, Sequence
 
+from kgimagine.errors import QueryError
 from kgimagine.kg.model import Edge, Node
 from kgimagine.kg.store import EdgeRef, GraphStore, Hop
 from kgimagine.types import Direction, Factor, NodeLabel, RelationType
@@ -237,7 +238,7 @@ def _visible(edge: AnyEdge, hide: frozenset[str]) -> bool:
     if edge.type is not R.TRIALLED_FOR:
         return True
     if not isinstance(edge, Edge):  # never happens: indication hops are read with detail
-        raise ValueError(f"{edge.fact_id}: TRIALLED_FOR facts must be read with detail (their key hides trials)")
+        raise QueryError(f"{edge.fact_id}: TRIALLED_FOR facts must be read with detail (their key hides trials)")
     return not any(edge.key == h.split(":", 1)[-1] for h in hide)
 
 
@@ -401,8 +402,9 @@ class ChangeEvidence:
         return [self.features[name] for name in FEATURE_NAMES]
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a | b else 0.0
+def jaccard(a: AbstractSet[str], b: AbstractSet[str], *, empty: float = 0.0) -> float:
+    """|a ∩ b| / |a ∪ b|; ``empty`` when both sets are empty (0 when only one is)."""
+    return len(a & b) / len(a | b) if a or b else empty
 
 
 def _ids(edges: Iterable[Edge]) -> tuple[str, ...]:
@@ -457,7 +459,7 @@ def change_evidence(
         targets = [e for e in mechanism if e.type is R.TARGETS]
         ta, tt = _by_end(targets, a_drug_set, at_source=True), _by_end(targets, t_drug_set, at_source=True)
         shared = set(ta) & set(tt)
-        f["target_jaccard"] = _jaccard(set(ta), set(tt))
+        f["target_jaccard"] = jaccard(set(ta), set(tt))
         f["shared_targets"] = math.log1p(len(shared))
         sup["target_jaccard"] = sup["shared_targets"] = _ids(e for g in sorted(shared) for e in ta[g] + tt[g])
         causes = [e for e in mechanism if e.type is R.CAUSES]
@@ -469,7 +471,7 @@ def change_evidence(
         a_set, t_set = set(a_ids), set(t_ids)
         ga, gt = _by_end(genes, a_set, at_source=True), _by_end(genes, t_set, at_source=True)
         shared = set(ga) & set(gt)
-        f["gene_jaccard"] = _jaccard(set(ga), set(gt))
+        f["gene_jaccard"] = jaccard(set(ga), set(gt))
         sup["gene_jaccard"] = _ids(e for g in sorted(shared) for e in ga[g] + gt[g])
         links = _ontology_links(ontology, a_set & set(got.nodes), t_set & set(got.nodes))
         f["ontology_related"] = 1.0 if links else 0.0
@@ -511,6 +513,74 @@ def change_features(
     return change_evidence(store, factor, anchor_ids, target_ids, **kwargs).features  # type: ignore[arg-type]
 
 
+#: An anchor's start probability is ``START_SMOOTHING * label + (1 - START_SMOOTHING) * base rate``
+#: of its phase: the reasoning chain and the training pairs use the same rule (``start_probability``).
+START_SMOOTHING = 0.7
+
+
+def phase_key(phase: str | None) -> str:
+    """The phase as a grouping key (``"2"``, ``"1.5"``; ``"unknown"``)."""
+    n = phase_number(phase)
+    return "unknown" if n is None else f"{n:g}"
+
+
+def success_rates(trials: Iterable[tuple[str | None, int]]) -> tuple[dict[str, float], float]:
+    """Smoothed success rates of labelled ``(phase, label)`` trials: per ``phase_key`` (shrunk
+    toward the overall rate with weight 2) and overall (Laplace)."""
+    rows = list(trials)
+    overall = (sum(label for _, label in rows) + 1) / (len(rows) + 2)
+    by_phase: dict[str, list[int]] = {}
+    for phase, label in rows:
+        by_phase.setdefault(phase_key(phase), []).append(label)
+    return {k: (sum(v) + 2 * overall) / (len(v) + 2) for k, v in by_phase.items()}, overall
+
+
+def start_probability(label: int, base_rate: float, smoothing: float = START_SMOOTHING) -> float:
+    """A labelled trial's outcome as a starting probability, pulled toward its phase base rate."""
+    return round(smoothing * label + (1 - smoothing) * base_rate, 6)
+
+
 def labelled_trials(store: GraphStore) -> list[Node]:
     """Trial nodes whose outcome label the graph holds (the only possible anchors)."""
     return [n for n in store.iter_nodes(NodeLabel.TRIAL) if trial_outcome(n) is not None]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledTrial:
+    """A trial whose outcome the graph holds, with its drug (TESTS) and disease (STUDIES) sets."""
+
+    trial_id: str
+    name: str
+    label: int
+    split: str
+    phase: str | None
+    criteria: str
+    drugs: frozenset[str]
+    diseases: frozenset[str]
+
+
+def read_labelled_trials(store: GraphStore, *, allowed_splits: Collection[str] | None = None) -> list[LabelledTrial]:
+    """The graph's labelled trials (``trial_outcome``), from ``allowed_splits`` only when given
+    (the ``split`` property), sorted by id."""
+    nodes = [n for n in labelled_trials(store)
+             if allowed_splits is None or str(n.properties.get("split", "")) in allowed_splits]
+    ids = [n.id for n in nodes]
+    drugs: dict[str, set[str]] = {i: set() for i in ids}
+    diseases: dict[str, set[str]] = {i: set() for i in ids}
+    for e in out_edges(store, ids, (RelationType.TESTS, RelationType.STUDIES)):
+        (drugs if e.type is RelationType.TESTS else diseases)[e.source].add(e.target)
+    out = [
+        LabelledTrial(
+            trial_id=n.id, name=n.name, label=int(trial_outcome(n) or 0), split=str(n.properties.get("split", "")),
+            phase=(str(n.properties["phase"]).strip() or None) if n.properties.get("phase") else None,
+            criteria=str(n.properties.get("criteria") or ""),
+            drugs=frozenset(drugs[n.id]), diseases=frozenset(diseases[n.id]),
+        )
+        for n in nodes
+    ]
+    return sorted(out, key=lambda t: t.trial_id)
+
+
+def node_names(store: GraphStore, ids: Iterable[str]) -> dict[str, str]:
+    """Display names by id (the id itself for a node without a name; absent ids are left out)."""
+    return {i: (n.name or i) for i, n in store.get_nodes(list(ids)).items()}

@@ -1,29 +1,12 @@
-"""LangGraph Studio / ``langgraph dev`` entry point: ``graph``, configured from the environment.
+"""LangGraph Studio / ``langgraph dev`` entry point: ``make_graph``, configured from the environment.
 
-``langgraph.json`` (repo root) names ``./src/kgimagine/reasoning/app.py:graph``. The server imports
-this module and reads the module-level ``graph``, so the graph is built at import time here (and
-only here: nothing else imports this module). It is compiled WITHOUT a checkpointer; the server
-adds its own persistence. This module and ``cli/`` are the only places that read the environment.
-
-Environment (all optional except a graph):
-
-==============================  ===============================================================
-``KGIMAGINE_GRAPH``             embedded graph directory (default: ``<cache>/graph``)
-``NEO4J_URI``                   use this Neo4j server instead (with ``NEO4J_USER``,
-                                ``NEO4J_PASSWORD``, ``NEO4J_DATABASE``); ignored when
-                                ``KGIMAGINE_GRAPH`` is set
-``KGIMAGINE_CACHE``             cache folder (models, anchor embeddings); default
-                                ``~/.cache/kgimagine``
-``KGIMAGINE_OPERATOR``          ``statistical`` (default) | ``local`` | ``openai``
-``KGIMAGINE_K``                 anchors per prediction (default 5)
-``KGIMAGINE_EMBEDDINGS``        ``1`` (default) to use MiniLM text similarity for anchors, ``0`` not
-``KGIMAGINE_MODEL``             local: a Hugging Face model folder (default: the bundled SmolLM2)
-``KGIMAGINE_ADAPTER``           local: a PEFT adapter folder
-``KGIMAGINE_DEVICE``            local: ``cpu`` | ``cuda`` (default: cuda if available)
-``KGIMAGINE_OPENAI_BASE_URL``   openai: e.g. ``http://127.0.0.1:8000/v1`` (vLLM, Ollama, ...)
-``KGIMAGINE_OPENAI_MODEL``      openai: the served model name
-``KGIMAGINE_OPENAI_API_KEY``    openai: the key (``OPENAI_API_KEY`` is used when unset)
-==============================  ===============================================================
+``langgraph.json`` (repo root) names ``./src/kgimagine/reasoning/app.py:make_graph``, a graph
+factory: the server calls it (with the run's config) when it needs the graph, so nothing is built
+at import time. The first call opens the store and builds the operator; later calls with the same
+settings reuse that graph. It is compiled WITHOUT a checkpointer; the server adds its own
+persistence. This module and ``cli/`` are the only places that read the environment; the
+variables and their defaults are defined once, in ``kgimagine.config`` (``StudioConfig``,
+``OperatorConfig``, ``resolve_paths``).
 
 Input (what a Studio user pastes): ``{"nct_id": "NCT01288573"}`` for a trial in the graph, or
 ``{"spec": {...TrialSpec...}}`` (drugs, diseases, phase, criteria, ...). The first node,
@@ -34,14 +17,13 @@ and ``steps`` holds every step with its facts, citations and the verifier's verd
 
 from __future__ import annotations
 
-import os
+import threading
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Mapping, TypedDict
 
-from kgimagine.errors import ConfigError, SpecValidationError
+from kgimagine.config import StudioConfig
+from kgimagine.errors import SpecValidationError
 from kgimagine.reasoning.state import ReasoningConfig, ReasoningState
-
-OPERATORS = ("statistical", "local", "openai")
 
 
 class StudioInput(TypedDict, total=False):
@@ -96,64 +78,79 @@ def build_studio_graph(
     return compiled.with_config({"recursion_limit": config.recursion_limit})
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+_GRAPHS: dict[str, Any] = {}
 
 
-def build_operator_from_env(store: Any, cache_dir: Path) -> Any:
-    kind = (_env("KGIMAGINE_OPERATOR", "statistical") or "statistical").lower()
-    if kind == "statistical":
-        from kgimagine.reasoning.operators.statistical import StatisticalOperator
+class _LazyStore:
+    """The configured store, opened on first use. The server calls the factory inside its event
+    loop, where blocking I/O is refused; the graph's nodes run in worker threads, so the store is
+    opened there, once (later uses reuse it)."""
 
-        return StatisticalOperator(store)
-    if kind == "local":
-        from kgimagine.reasoning.operators.local import LocalOperator
+    def __init__(self, target: str, environ: Mapping[str, str]) -> None:
+        self._target = target
+        self._environ = dict(environ)
+        self._store: Any = None
+        self._lock = threading.Lock()
 
-        return LocalOperator(
-            model_path=_env("KGIMAGINE_MODEL"),
-            adapter=_env("KGIMAGINE_ADAPTER"),
-            cache_dir=cache_dir,
-            device=_env("KGIMAGINE_DEVICE"),
-        )
-    if kind == "openai":
-        from kgimagine.reasoning.operators.openai_compat import OpenAICompatibleOperator
+    def _open(self) -> Any:
+        with self._lock:
+            if self._store is None:
+                from kgimagine.config import open_configured_store
 
-        base_url, model = _env("KGIMAGINE_OPENAI_BASE_URL"), _env("KGIMAGINE_OPENAI_MODEL")
-        if not base_url or not model:
-            raise ConfigError(
-                "KGIMAGINE_OPERATOR=openai needs KGIMAGINE_OPENAI_BASE_URL (e.g. http://127.0.0.1:8000/v1) "
-                "and KGIMAGINE_OPENAI_MODEL (the served model name)"
-            )
-        return OpenAICompatibleOperator(
-            base_url, model, api_key=_env("KGIMAGINE_OPENAI_API_KEY") or _env("OPENAI_API_KEY")
-        )
-    raise ConfigError(f"KGIMAGINE_OPERATOR={kind!r} is not one of {', '.join(OPERATORS)}")
+                self._store = open_configured_store(self._target, environ=self._environ, cwd=Path(self._target))
+            return self._store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._open(), name)
 
 
-def build_graph_from_env() -> Any:
-    """The Studio graph for the store, operator and settings named in the environment."""
-    from kgimagine.cli.settings import open_configured_store, resolve_paths
+class _LazyOperator:
+    """The configured operator, built on first use (``auto`` reads the graph version to find the
+    learned operator fitted for it, which opens the store)."""
 
-    paths = resolve_paths()
-    target = _env("KGIMAGINE_GRAPH") or _env("NEO4J_URI")
-    store = open_configured_store(target, must_exist=True)
-    k_raw = _env("KGIMAGINE_K", "5")
-    try:
-        k = int(k_raw or "5")
-        if k < 1:
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"KGIMAGINE_K={k_raw!r} must be a positive integer (anchors per prediction)") from None
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._op: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        with self._lock:
+            if self._op is None:
+                self._op = self._build()
+        return getattr(self._op, name)
+
+
+def build_graph_for(settings: StudioConfig, *, cache_dir: Path, graph_dir: Path,
+                    environ: Mapping[str, str]) -> Any:
+    """The Studio graph for ``settings`` (store, operator, k, embeddings). Nothing here touches
+    the disk or the network: the store opens on the first step, a local model on its first answer."""
+    from kgimagine.reasoning.operators.registry import build_operator
+
+    store = _LazyStore(settings.target or str(graph_dir), environ)
     embedder = None
-    if (_env("KGIMAGINE_EMBEDDINGS", "1") or "1") not in ("0", "false", "no"):
+    if settings.embeddings:
         from kgimagine.reasoning.embedding import MiniLMEmbedder
 
         embedder = MiniLMEmbedder()
-    operator = build_operator_from_env(store, paths.cache_dir)
-    return build_studio_graph(
-        store, operator, config=ReasoningConfig(k=k), embedder=embedder, cache_dir=paths.cache_dir
-    )
+    operator = _LazyOperator(lambda: build_operator(settings.operator, store, cache_dir=cache_dir))  # type: ignore[arg-type]
+    return build_studio_graph(store, operator, config=ReasoningConfig(k=settings.k), embedder=embedder,
+                              cache_dir=cache_dir)
 
 
-graph = build_graph_from_env()
+def make_graph(config: Any = None) -> Any:
+    """Graph factory for ``langgraph.json``: the graph the environment describes, built on the
+    first call and reused while the settings stay the same (``config``, the run's config, is not
+    read: every setting comes from the environment)."""
+    import os
+
+    from kgimagine.config import default_cache_dir
+
+    settings = StudioConfig.from_env(os.environ)
+    cache_dir = default_cache_dir(os.environ)
+    graph_dir = Path(os.environ.get("KGIMAGINE_GRAPH") or cache_dir / "graph")
+    key = f"{settings.model_dump_json()}|{cache_dir}|{graph_dir}"
+    if key not in _GRAPHS:
+        _GRAPHS[key] = build_graph_for(settings, cache_dir=cache_dir, graph_dir=graph_dir, environ=os.environ)
+    return _GRAPHS[key]

@@ -51,7 +51,8 @@ def run_resumable(
 ) -> Iterator[Prediction]:
     """Predict each item, yielding predictions in input order; with a checkpoint file, finished
     keys are read back instead of recomputed and each new prediction is appended (and flushed)
-    before it is yielded, so an interrupted batch keeps everything it finished."""
+    before it is yielded, so an interrupted batch keeps everything it finished. Predictions with
+    an ``error`` are yielded but not written, so a rerun retries them."""
     if checkpoint_path is None:
         for item in items:
             yield predict(item)
@@ -66,6 +67,9 @@ def run_resumable(
                 yield done[k]
                 continue
             pred = predict(item)
+            if getattr(pred, "error", None):  # a failed item is reported, not kept: a rerun retries it
+                yield pred
+                continue
             fh.write(json.dumps(pred.model_dump(mode="json"), ensure_ascii=False) + "\n")
             fh.flush()
             done[k] = pred

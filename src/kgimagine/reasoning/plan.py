@@ -1,7 +1,8 @@
 """Plan the counterfactual steps from an anchor to the target: one factor at a time.
 
-Factors where anchor and target differ, in the order of ``kgimagine.types.FACTOR_ORDER``
-(disease → drug → dose → arm → population → endpoint → phase). Each step knows the entity ids on
+Factors where anchor and target differ, in the order of ``kgimagine.types.FACTOR_ORDER``; the plan
+creates four of them: disease → drug → population → phase (never dose, arm or endpoint: the graph
+records none for its anchors). Each step knows the entity ids on
 both sides and the context at that point of the chain: the disease step keeps the anchor's drugs
 (the trial is "anchor drug in target disease" afterwards); the drug step and later steps use the
 target's diseases and drugs.
@@ -9,13 +10,12 @@ target's diseases and drugs.
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, Field
 
 from kgimagine.kg.queries import phase_number
 from kgimagine.reasoning.retrieval import Anchor, ResolvedTarget
 from kgimagine.trials.evidence import phase_flags
+from kgimagine.traces import normalize_criteria, render_eligibility, render_entities, render_phase_value
 from kgimagine.types import FACTOR_ORDER, Factor
 
 
@@ -28,19 +28,6 @@ class PlanStep(BaseModel):
     target_value: str
     anchor_phase: str | None = None
     target_phase: str | None = None
-
-
-def _labelled(names: list[str], ids: list[str]) -> str:
-    return ", ".join(f"{n} [{i}]" for n, i in zip(names, ids)) or "(none)"
-
-
-def _norm_text(text: str) -> str:
-    return re.sub(r"\s+", " ", text or "").strip().lower()
-
-
-def _snippet(text: str, n: int = 160) -> str:
-    t = re.sub(r"\s+", " ", text or "").strip()
-    return t if len(t) <= n else t[: n - 1] + "…"
 
 
 def build_plan(
@@ -63,23 +50,23 @@ def build_plan(
         steps[Factor.DISEASE] = PlanStep(
             factor=Factor.DISEASE,
             anchor_ids=anchor.disease_ids, target_ids=target.disease_ids, context_ids=anchor.drug_ids,
-            anchor_value=_labelled(anchor.disease_names, anchor.disease_ids),
-            target_value=_labelled(target.disease_names, target.disease_ids),
+            anchor_value=render_entities(anchor.disease_names, anchor.disease_ids),
+            target_value=render_entities(target.disease_names, target.disease_ids),
         )
     if known(target.drug_ids, anchor.drug_ids) and set(anchor.drug_ids) != set(target.drug_ids):
         steps[Factor.DRUG] = PlanStep(
             factor=Factor.DRUG,
             anchor_ids=anchor.drug_ids, target_ids=target.drug_ids,
             context_ids=target.disease_ids or anchor.disease_ids,
-            anchor_value=_labelled(anchor.drug_names, anchor.drug_ids),
-            target_value=_labelled(target.drug_names, target.drug_ids),
+            anchor_value=render_entities(anchor.drug_names, anchor.drug_ids),
+            target_value=render_entities(target.drug_names, target.drug_ids),
         )
     context = (target.drug_ids or anchor.drug_ids) + (target.disease_ids or anchor.disease_ids)
-    if known(target_criteria.strip(), anchor.criteria.strip()) and _norm_text(target_criteria) != _norm_text(anchor.criteria):
+    if known(target_criteria.strip(), anchor.criteria.strip()) and normalize_criteria(target_criteria) != normalize_criteria(anchor.criteria):
         steps[Factor.POPULATION] = PlanStep(
             factor=Factor.POPULATION, anchor_ids=a_trial, target_ids=t_trial, context_ids=context,
-            anchor_value=f"eligibility of {anchor.trial_id}: {_snippet(anchor.criteria)}",
-            target_value=f"eligibility of {target.trial_id or 'the new trial'}: {_snippet(target_criteria)}",
+            anchor_value=render_eligibility(anchor.trial_id, anchor.criteria),
+            target_value=render_eligibility(target.trial_id, target_criteria),
         )
     pa, pt = phase_number(anchor.phase), phase_number(target.phase)
     if (complete and phase_flags(anchor.phase or "") != phase_flags(target.phase or "")) or (
@@ -87,8 +74,8 @@ def build_plan(
     ):
         steps[Factor.PHASE] = PlanStep(
             factor=Factor.PHASE, anchor_ids=a_trial, target_ids=t_trial, context_ids=context,
-            anchor_value=f"{anchor.phase} [{anchor.trial_id}]",
-            target_value=f"{target.phase}" + (f" [{target.trial_id}]" if target.trial_id else ""),
+            anchor_value=render_phase_value(anchor.phase, anchor.trial_id),
+            target_value=render_phase_value(target.phase, target.trial_id),
             anchor_phase=anchor.phase, target_phase=target.phase,
         )
     return [steps[f] for f in FACTOR_ORDER if f in steps]

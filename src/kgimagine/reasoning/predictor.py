@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from kgimagine.errors import ReasoningError
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import logit, sigmoid
 from kgimagine.reasoning.batch import run_resumable
@@ -88,7 +89,9 @@ class Predictor:
         drugs = arm.drug_names() if arm is not None else sorted(
             {n for a in q.arms if a.type.upper() not in CONTROL_ARM_TYPES for n in a.drug_names()}
         )
-        return TrialSpec.build(title=q.brief_title, drugs=drugs, diseases=diseases)
+        # the question's NCT id: its trial is never its own anchor and its outcome is hidden in facts
+        return TrialSpec.build(nct_id=q.nct_id, title=q.brief_title, drugs=drugs, diseases=diseases,
+                               arm=arm.label if arm is not None else None)
 
     def _is_control(self, arm: QArm) -> bool:
         from kgimagine.loaders.resolve import is_placebo_text
@@ -168,8 +171,24 @@ class Predictor:
     def predict_many(
         self, items: Iterable[TrialSpec | ArmQuestion], *, checkpoint_path: str | Path | None = None
     ) -> Iterator[Prediction]:
-        """Predictions in input order. With ``checkpoint_path`` (JSONL) a rerun skips finished items."""
-        return run_resumable(self._primed(items), lambda it: it.key(), self.predict, checkpoint_path)
+        """Predictions in input order. With ``checkpoint_path`` (JSONL) a rerun skips finished items.
+
+        An item whose prediction fails with a ``ReasoningError`` (an operator that cannot answer)
+        yields ``Prediction.failed`` with its ``error`` and the batch goes on; a graph store that
+        goes away (``GraphStoreError``) still stops the batch."""
+        return run_resumable(self._primed(items), lambda it: it.key(), self._predict_or_fail, checkpoint_path)
+
+    def _predict_or_fail(self, item: TrialSpec | ArmQuestion) -> Prediction:
+        try:
+            return self.predict(item)
+        except ReasoningError as exc:
+            is_q = isinstance(item, ArmQuestion)
+            return Prediction.failed(
+                item.key(), f"{type(exc).__name__}: {exc}", nct_id=item.nct_id,
+                question_id=item.question_id if is_q else None,
+                question_type=item.question_type if is_q else "trial", threshold=self.config.threshold,
+                graph_version=self.store.graph_version(), operator=self.operator.name,
+            )
 
     def _primed(self, items: Iterable[TrialSpec | ArmQuestion], chunk: int = 64) -> Iterator[TrialSpec | ArmQuestion]:
         """Yield ``items``, encoding the target texts of each chunk in one batch first."""

@@ -22,7 +22,7 @@ from kgimagine.kg import queries
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.embedding import Embedder, TrialEmbeddings, trial_text
 from kgimagine.reasoning.spec import TrialSpec
-from kgimagine.types import NodeLabel, RelationType
+from kgimagine.traces import render_trial_summary
 
 WEIGHTS = {"drugs": 0.30, "targets": 0.20, "disease": 0.20, "phase": 0.10, "text": 0.20}
 
@@ -42,11 +42,9 @@ class ResolvedTarget(BaseModel):
     placebo_only: bool = False
 
     def summary(self) -> str:
-        head = self.trial_id or "new trial"
-        phase = f" ({self.phase})" if self.phase else ""
-        drugs = ", ".join(f"{n} [{i}]" for n, i in zip(self.drug_names, self.drug_ids)) or "no resolved drug"
-        dis = ", ".join(f"{n} [{i}]" for n, i in zip(self.disease_names, self.disease_ids)) or "no resolved disease"
-        return f"{head}{phase}: {drugs} in {dis}"
+        return render_trial_summary(self.trial_id, phase=self.phase, outcome=None,
+                                    drug_names=self.drug_names, drug_ids=self.drug_ids,
+                                    disease_names=self.disease_names, disease_ids=self.disease_ids)
 
 
 class Anchor(BaseModel):
@@ -63,16 +61,14 @@ class Anchor(BaseModel):
     score_parts: dict[str, float] = Field(default_factory=dict)
 
     def summary(self) -> str:
-        outcome = "succeeded" if self.label else "failed"
-        bits = ", ".join(x for x in (self.phase or "", outcome) if x)
-        drugs = ", ".join(f"{n} [{i}]" for n, i in zip(self.drug_names, self.drug_ids)) or "no resolved drug"
-        dis = ", ".join(f"{n} [{i}]" for n, i in zip(self.disease_names, self.disease_ids)) or "no resolved disease"
-        return f"{self.trial_id} ({bits}): {drugs} in {dis}"
+        return render_trial_summary(self.trial_id, phase=self.phase, outcome=self.label,
+                                    drug_names=self.drug_names, drug_ids=self.drug_ids,
+                                    disease_names=self.disease_names, disease_ids=self.disease_ids)
 
 
 def _names(store: GraphStore, ids: list[str]) -> list[str]:
-    nodes = store.get_nodes(ids)
-    return [nodes[i].name or i if i in nodes else i for i in ids]
+    names = queries.node_names(store, ids)
+    return [names.get(i, i) for i in ids]
 
 
 class TargetResolver:
@@ -164,7 +160,7 @@ class AnchorIndex:
         from dataclasses import replace
 
         excluded = self.excluded | frozenset(trial_ids)
-        rates, overall = _base_rates(t for t in self.trials.values() if t.trial_id not in excluded)
+        rates, overall = queries.success_rates((t.phase, t.label) for t in self.trials.values() if t.trial_id not in excluded)
         return replace(self, excluded=excluded, base_rates=rates, overall_rate=overall)
 
     @classmethod
@@ -172,21 +168,10 @@ class AnchorIndex:
         cls, store: GraphStore, *, embedder: Embedder | None = None, cache_dir: Path | None = None
     ) -> "AnchorIndex":
         trials: dict[str, _TrialInfo] = {}
-        labelled = queries.labelled_trials(store)
-        ids = [n.id for n in labelled]
-        drugs: dict[str, set[str]] = {i: set() for i in ids}
-        diseases: dict[str, set[str]] = {i: set() for i in ids}
-        for e in queries.out_edges(store, ids, (RelationType.TESTS, RelationType.STUDIES)):
-            (drugs if e.type is RelationType.TESTS else diseases)[e.source].add(e.target)
-        for n in labelled:
-            label = queries.trial_outcome(n)
-            assert label is not None
-            title = n.name if n.name and not n.name.startswith("NCT") else ""
-            trials[n.id] = _TrialInfo(
-                n.id, label, n.properties.get("phase"), str(n.properties.get("criteria") or ""), title,
-                frozenset(drugs[n.id]), frozenset(diseases[n.id]),
-            )
-        rates, overall = _base_rates(trials.values())
+        for t in queries.read_labelled_trials(store):  # the reader training's pairs use too
+            title = t.name if t.name and not t.name.startswith("NCT") else ""
+            trials[t.trial_id] = _TrialInfo(t.trial_id, t.label, t.phase, t.criteria, title, t.drugs, t.diseases)
+        rates, overall = queries.success_rates((t.phase, t.label) for t in trials.values())
         emb = None
         if embedder is not None and trials:
             ordered = sorted(trials)
@@ -205,7 +190,7 @@ class AnchorIndex:
 
     def base_rate(self, phase: str | None) -> float:
         """Smoothed share of labelled successes in ``phase`` (the overall rate if unseen)."""
-        return self.base_rates.get(_phase_key(phase), self.overall_rate)
+        return self.base_rates.get(queries.phase_key(phase), self.overall_rate)
 
     def _drug_targets(self, drug_ids: Iterable[str]) -> frozenset[str]:
         out: set[str] = set()
@@ -253,17 +238,17 @@ class AnchorIndex:
             w = {key: v + extra for key, v in w.items()}
         # cheap prefilter: trials sharing a drug or disease first; text similarity rescues the rest
         scored: list[tuple[float, str, dict[str, float]]] = []
-        t_phase = _phase_key(target.phase)
+        t_phase = queries.phase_key(target.phase)
         for tid, info in self.trials.items():
             if tid == target.trial_id or tid in skip:
                 continue
             parts = {
-                "drugs": _jac(t_drugs, info.drugs),
+                "drugs": queries.jaccard(t_drugs, info.drugs),
                 "disease": self._disease_score(t_dis, info.diseases) if (t_dis and info.diseases) else 0.0,
-                "phase": 1.0 if target.phase and _phase_key(info.phase) == t_phase else 0.0,
+                "phase": 1.0 if target.phase and queries.phase_key(info.phase) == t_phase else 0.0,
             }
             if t_targets and info.drugs and (parts["drugs"] > 0 or parts["disease"] > 0 or not sims):
-                parts["targets"] = _jac(t_targets, self._drug_targets(info.drugs))
+                parts["targets"] = queries.jaccard(t_targets, self._drug_targets(info.drugs))
             else:
                 parts["targets"] = 0.0
             if sims:
@@ -282,32 +267,8 @@ class AnchorIndex:
                     trial_id=tid, label=info.label, similarity=round(score, 6),
                     drug_ids=drug_ids, disease_ids=dis_ids, phase=info.phase, criteria=info.criteria,
                     drug_names=_names(self.store, drug_ids), disease_names=_names(self.store, dis_ids),
-                    p_start=round(smoothing * info.label + (1 - smoothing) * base, 6),
+                    p_start=queries.start_probability(info.label, base, smoothing),
                     score_parts={key: round(v, 4) for key, v in parts.items()},
                 )
             )
         return out
-
-
-def _base_rates(trials: Iterable[_TrialInfo]) -> tuple[dict[str, float], float]:
-    """Smoothed success rate per phase and overall."""
-    trials = list(trials)
-    by_phase: dict[str, list[int]] = {}
-    for t in trials:
-        by_phase.setdefault(_phase_key(t.phase), []).append(t.label)
-    overall = (sum(t.label for t in trials) + 1) / (len(trials) + 2)
-    return {k: (sum(v) + 2 * overall) / (len(v) + 2) for k, v in by_phase.items()}, overall
-
-
-def _jac(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
-
-
-def _phase_key(phase: str | None) -> str:
-    n = queries.phase_number(phase)
-    return "unknown" if n is None else f"{n:g}"
-
-
-def node_label_of(store: GraphStore, node_id: str) -> NodeLabel | None:
-    nodes = store.get_nodes([node_id])
-    return nodes[node_id].label if node_id in nodes else None

@@ -17,10 +17,6 @@ from kgimagine.errors import SpecValidationError
 from kgimagine.kg.queries import phase_number
 from kgimagine.traces import StepRecord
 
-#: Columns of a TOP CSV that carry the outcome; never features.
-OUTCOME_COLUMNS = frozenset({"status", "why_stop", "label"})
-
-
 def _literal_list(text: str) -> list[Any] | None:
     try:
         parsed = ast.literal_eval(text)
@@ -97,6 +93,9 @@ class TrialSpec(BaseModel):
     criteria: str = ""
     arms: list[Arm] = Field(default_factory=list)
     endpoint: Endpoint | None = None
+    #: Label of one arm of trial ``nct_id`` (arm-level questions): ``drugs`` are that arm's, so the
+    #: trial's own drug links in the graph do not replace them. The trial is still never its own anchor.
+    arm: str | None = None
 
     @field_validator("nct_id")
     @classmethod
@@ -319,6 +318,18 @@ class Prediction(BaseModel):
     operator: str = ""
     timings: dict[str, float] = Field(default_factory=dict)
     flags: list[str] = Field(default_factory=list)
+    #: Set when the prediction could not be made (an operator failed): ``probability`` is then 0.5,
+    #: a stand-in, and batch checkpoints do not keep the item, so a rerun retries it.
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, key: str, error: str, *, nct_id: str | None = None, question_id: str | None = None,
+               question_type: Literal["trial", "superiority", "endpoint"] = "trial",
+               threshold: float = 0.5, graph_version: str = "", operator: str = "") -> "Prediction":
+        """The record of an item whose prediction failed (``error`` says why)."""
+        return cls(key=key, nct_id=nct_id, question_id=question_id, question_type=question_type, probability=0.5,
+                   label=int(0.5 >= threshold), threshold=threshold, graph_version=graph_version,
+                   operator=operator, error=error, flags=[f"error: {error}"])
 
     @property
     def no_graph_support(self) -> bool:

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
+from kgimagine.kg.queries import START_SMOOTHING
+
 
 def merge_timings(left: dict[str, float] | None, right: dict[str, float] | None) -> dict[str, float]:
     """Reducer: add per-node seconds."""
@@ -26,7 +28,7 @@ class ReasoningConfig(BaseModel):
     max_reasks: int = 2  # re-asks of one step after a refused answer
     threshold: float = 0.5  # label = probability >= threshold
     fact_budget: int = 12  # facts shown per step
-    smoothing: float = 0.7  # anchor start p = s*label + (1-s)*phase base rate
+    smoothing: float = START_SMOOTHING  # anchor start p = s*label + (1-s)*phase base rate
     recursion_limit: int = 2000
 
 

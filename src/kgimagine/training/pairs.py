@@ -10,10 +10,18 @@ Only trials whose ``Trial`` node carries ``outcome_label`` are used: the graph h
 for the splits the build allowed (default ``phase_I_train``), so evaluation outcomes never enter.
 ``allowed_splits`` narrows that further; a labelled trial outside it is skipped, never used.
 
-Factors the graph can tell apart: ``disease`` (STUDIES set), ``drug`` (TESTS set) and ``phase``
-(node property). Exact pairs differ in exactly one of them; near pairs have one main difference
-(the unique lowest Jaccard similarity) and the other factors at least ``min_similarity`` alike;
-their ``similarity`` is the product of those other similarities (1.0 for exact pairs).
+Factors the graph can tell apart: ``disease`` (STUDIES set), ``drug`` (TESTS set), ``phase``
+(node property) and ``population`` (the ``criteria`` property). Exact pairs differ in exactly one
+of disease, drug and phase; near pairs have one main difference (the unique lowest Jaccard
+similarity) and the other factors at least ``min_similarity`` alike; their ``similarity`` is the
+product of those other similarities (1.0 for exact pairs). Two trials alike in disease, drug and
+phase whose eligibility criteria differ make a ``population`` pair.
+
+A pair's step is rendered as the reasoning layer renders the same change (the value and summary
+renderers of ``kgimagine.traces``, the same fact retrieval arguments), and probabilities follow
+its rule: a trial's outcome becomes ``kgimagine.kg.queries.start_probability(label, base rate of
+its phase)`` over the graph's labelled trials. So the step before is the anchor's start value, as
+in a served chain, and the answer is the target's value after the one change.
 """
 
 from __future__ import annotations
@@ -23,14 +31,27 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Iterable, Iterator, Protocol, Sequence
 
 from kgimagine.errors import TrainingError
+from kgimagine.kg import queries
 from kgimagine.kg.store import GraphStore
-from kgimagine.traces import FactRef, StepAnswer, StepExample, StepInput
-from kgimagine.types import Factor, NodeLabel, RelationType
+from kgimagine.traces import (
+    FactRef,
+    StepAnswer,
+    StepExample,
+    StepInput,
+    normalize_criteria,
+    render_eligibility,
+    render_entities,
+    render_phase_value,
+    render_trial_summary,
+)
+from kgimagine.types import Factor, NodeLabel
 
-#: Factors a pair can differ in, given what the graph records for a trial.
-PAIR_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.PHASE)
+#: Factors a pair can differ in, given what the graph records for a trial (plan order).
+PAIR_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.POPULATION, Factor.PHASE)
+#: Factors compared by set similarity; population pairs are alike in all three.
+_SET_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.PHASE)
 
-DEFAULT_SMOOTHING = 0.85  # label 1 -> 0.85, label 0 -> 0.15
+DEFAULT_SMOOTHING = queries.START_SMOOTHING  # as the reasoning layer's anchor start values
 MAX_CITED = 4
 MAX_CLAIM_CHARS = 600
 
@@ -60,6 +81,7 @@ class TrialProfile:
     phase: str
     drugs: frozenset[str]
     diseases: frozenset[str]
+    criteria: str = ""
 
     def values(self, factor: Factor) -> frozenset[str]:
         if factor is Factor.DISEASE:
@@ -67,7 +89,9 @@ class TrialProfile:
         if factor is Factor.DRUG:
             return self.drugs
         if factor is Factor.PHASE:
-            return frozenset({self.phase}) if self.phase else frozenset()
+            return frozenset({self.phase.lower()}) if self.phase else frozenset()
+        if factor is Factor.POPULATION:
+            return frozenset({normalize_criteria(self.criteria)}) if self.criteria.strip() else frozenset()
         raise TrainingError(f"factor {factor.value!r} is not recorded in the graph; use one of {PAIR_FACTORS}")
 
 
@@ -109,71 +133,35 @@ class PairStats:
 # -- reading the graph -------------------------------------------------------------------------
 
 
-def _parse_label(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, float)) and value in (0, 1):
-        return int(value)
-    if isinstance(value, str) and value.strip() in ("0", "1"):
-        return int(value.strip())
-    return None
-
-
 def read_labelled_trials(
     store: GraphStore,
     *,
     allowed_splits: Collection[str] | None = None,
     stats: PairStats | None = None,
 ) -> list[TrialProfile]:
-    """Trials whose node carries ``outcome_label`` (0/1), with their drug and disease sets.
+    """Trials whose outcome the graph holds (``kgimagine.kg.queries.read_labelled_trials``, the
+    reader the reasoning layer's anchors come from), with their drug and disease sets.
 
-    ``allowed_splits`` (None: every labelled split) restricts the splits used. Sorted by id.
-    """
+    ``allowed_splits`` (None: every labelled split) restricts the splits used. Sorted by id."""
     stats = stats if stats is not None else PairStats()
-    drugs: dict[str, set[str]] = defaultdict(set)
-    diseases: dict[str, set[str]] = defaultdict(set)
-    for edge in store.iter_edges(RelationType.TESTS):
-        drugs[edge.source].add(edge.target)
-    for edge in store.iter_edges(RelationType.STUDIES):
-        diseases[edge.source].add(edge.target)
+    stats.trials_seen += store.stats().nodes_by_label.get(NodeLabel.TRIAL.value, 0)
+    labelled = queries.read_labelled_trials(store)
+    stats.labelled += len(labelled)
     allowed = set(allowed_splits) if allowed_splits is not None else None
     out: list[TrialProfile] = []
-    for node in store.iter_nodes(NodeLabel.TRIAL):
-        stats.trials_seen += 1
-        label = _parse_label(node.properties.get("outcome_label"))
-        if label is None:
-            continue
-        stats.labelled += 1
-        split = str(node.properties.get("split", ""))
-        if allowed is not None and split not in allowed:
+    for t in labelled:
+        if allowed is not None and t.split not in allowed:
             stats.skipped_split += 1
             continue
-        dr, di = drugs.get(node.id, set()), diseases.get(node.id, set())
-        if not dr or not di:
+        if not t.drugs or not t.diseases:
             stats.skipped_incomplete += 1
             continue
-        out.append(
-            TrialProfile(
-                trial_id=node.id,
-                name=node.name,
-                split=split,
-                label=label,
-                phase=str(node.properties.get("phase", "")).strip().lower(),
-                drugs=frozenset(dr),
-                diseases=frozenset(di),
-            )
-        )
-    out.sort(key=lambda t: t.trial_id)
+        out.append(TrialProfile(trial_id=t.trial_id, name=t.name, split=t.split, label=t.label,
+                                phase=t.phase or "", drugs=t.drugs, diseases=t.diseases, criteria=t.criteria))
     return out
 
 
 # -- mining --------------------------------------------------------------------------------------
-
-
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a and not b:
-        return 1.0
-    return len(a & b) / len(a | b)
 
 
 def classify_pair(anchor: TrialProfile, target: TrialProfile, *, min_similarity: float = 0.5) -> TrialPair | None:
@@ -182,18 +170,21 @@ def classify_pair(anchor: TrialProfile, target: TrialProfile, *, min_similarity:
     Exact: exactly one factor differs. Near: one factor has the unique lowest similarity and
     every other factor is at least ``min_similarity`` alike (similarity = their product).
     """
-    sims = {f: _jaccard(anchor.values(f), target.values(f)) for f in PAIR_FACTORS}
-    differing = [f for f in PAIR_FACTORS if sims[f] < 1.0]
+    sims = {f: queries.jaccard(anchor.values(f), target.values(f), empty=1.0) for f in _SET_FACTORS}
+    differing = [f for f in _SET_FACTORS if sims[f] < 1.0]
     if not differing:
+        a_pop, t_pop = anchor.values(Factor.POPULATION), target.values(Factor.POPULATION)
+        if a_pop and t_pop and a_pop != t_pop:
+            return TrialPair(anchor, target, Factor.POPULATION, 1.0, True)
         return None
     if len(differing) == 1:
         return TrialPair(anchor, target, differing[0], 1.0, True)
     lowest = min(sims.values())
-    mains = [f for f in PAIR_FACTORS if sims[f] == lowest]
+    mains = [f for f in _SET_FACTORS if sims[f] == lowest]
     if len(mains) != 1:
         return None  # no single main difference
     main = mains[0]
-    others = [sims[f] for f in PAIR_FACTORS if f is not main]
+    others = [sims[f] for f in _SET_FACTORS if f is not main]
     if min(others) < min_similarity:
         return None
     similarity = 1.0
@@ -244,25 +235,52 @@ def mine_pairs(
 # -- pair -> step example --------------------------------------------------------------------------
 
 
-def smooth(label: int, smoothing: float = DEFAULT_SMOOTHING) -> float:
-    return smoothing if label == 1 else round(1.0 - smoothing, 6)
+BaseRates = tuple[dict[str, float], float]  # per phase key, overall (``queries.success_rates``)
+
+
+def graph_base_rates(store: GraphStore) -> BaseRates:
+    """Success rates of the graph's labelled trials by phase, as the reasoning layer's anchor index
+    computes them (every labelled Trial node, whatever its split)."""
+    return queries.success_rates(
+        (n.properties.get("phase"), int(queries.trial_outcome(n) or 0)) for n in queries.labelled_trials(store)
+    )
+
+
+def smooth(label: int, smoothing: float = DEFAULT_SMOOTHING, *, phase: str | None = None,
+           base_rates: BaseRates | None = None) -> float:
+    """A trial's outcome as a probability: ``start_probability`` with its phase base rate (0.5
+    without ``base_rates``), the reasoning layer's rule for an anchor's start value."""
+    base = 0.5 if base_rates is None else base_rates[0].get(queries.phase_key(phase), base_rates[1])
+    return queries.start_probability(label, base, smoothing)
 
 
 def change_ids(pair: TrialPair) -> tuple[list[str], list[str]]:
     """The node ids on each side of the change: the values only one side has (the whole set when
-    one side only adds values); for a phase change the two trials themselves."""
-    if pair.factor is Factor.PHASE:
+    one side only adds values); for a phase or population change the two trials themselves.
+    (Used to choose the cited facts; retrieval gets the full sets, see ``step_ids``.)"""
+    if pair.factor in (Factor.PHASE, Factor.POPULATION):
         return [pair.anchor.trial_id], [pair.target.trial_id]
     a, t = pair.anchor.values(pair.factor), pair.target.values(pair.factor)
     return sorted(a - t) or sorted(a), sorted(t - a) or sorted(t)
 
 
+def step_ids(pair: TrialPair) -> tuple[list[str], list[str]]:
+    """The ids the reasoning plan gives fact retrieval for this change: both sides' full sets
+    (the trials for a phase or population change)."""
+    if pair.factor in (Factor.PHASE, Factor.POPULATION):
+        return [pair.anchor.trial_id], [pair.target.trial_id]
+    return sorted(pair.anchor.values(pair.factor)), sorted(pair.target.values(pair.factor))
+
+
 def context_ids(pair: TrialPair) -> list[str]:
-    """The other entities in play: for a drug change the diseases of both trials, for a disease
-    change the drugs, for a phase change the drugs."""
+    """The other entities in play, as the reasoning plan sets them: a disease change keeps the
+    anchor's drugs, a drug change is in the target's diseases, a phase or population change
+    concerns the target's drugs and diseases."""
+    if pair.factor is Factor.DISEASE:
+        return sorted(pair.anchor.drugs)
     if pair.factor is Factor.DRUG:
-        return sorted(pair.anchor.diseases | pair.target.diseases)
-    return sorted(pair.anchor.drugs | pair.target.drugs)
+        return sorted(pair.target.diseases)
+    return sorted(pair.target.drugs) + sorted(pair.target.diseases)
 
 
 def select_cited(facts: Sequence[FactLike], anchor_ids: Iterable[str], target_ids: Iterable[str],
@@ -337,22 +355,24 @@ def render_claim(factor: Factor, anchor_value: str, target_value: str, cited_tex
     return head + "; ".join(parts) + "."
 
 
-def _names(store: GraphStore, ids: Iterable[str]) -> dict[str, str]:
-    return {i: (n.name or i) for i, n in store.get_nodes(list(ids)).items()}
-
-
-def _value_text(pair_side: TrialProfile, factor: Factor, names: dict[str, str]) -> str:
+def _value_text(side: TrialProfile, factor: Factor, names: dict[str, str]) -> str:
+    """The step value as the reasoning plan renders it (``kgimagine.traces`` renderers)."""
     if factor is Factor.PHASE:
-        return pair_side.phase or "unknown phase"
-    return " + ".join(sorted(names.get(v, v) for v in pair_side.values(factor)))
+        return render_phase_value(side.phase or None, side.trial_id)
+    if factor is Factor.POPULATION:
+        return render_eligibility(side.trial_id, side.criteria)
+    ids = sorted(side.values(factor))
+    return render_entities([names.get(v, v) for v in ids], ids)
 
 
 def trial_summary(trial: TrialProfile, names: dict[str, str], *, with_outcome: bool) -> str:
-    nct = trial.trial_id.split(":", 1)[-1]
-    drugs = " + ".join(sorted(names.get(v, v) for v in trial.drugs))
-    diseases = ", ".join(sorted(names.get(v, v) for v in trial.diseases))
-    outcome = f", {'succeeded' if trial.label == 1 else 'failed'}" if with_outcome else ""
-    return f"{nct} ({trial.phase or 'phase unknown'}{outcome}): {drugs} in {diseases}"
+    """The trial line an operator sees (``render_trial_summary``, as the reasoning layer shows it)."""
+    drugs, diseases = sorted(trial.drugs), sorted(trial.diseases)
+    return render_trial_summary(
+        trial.trial_id, phase=trial.phase or None, outcome=trial.label if with_outcome else None,
+        drug_names=[names.get(v, v) for v in drugs], drug_ids=drugs,
+        disease_names=[names.get(v, v) for v in diseases], disease_ids=diseases,
+    )
 
 
 def build_pair_example(
@@ -364,19 +384,22 @@ def build_pair_example(
     budget: int = 12,
     smoothing: float = DEFAULT_SMOOTHING,
     hide_outcomes: Collection[str] = (),
+    base_rates: BaseRates | None = None,
 ) -> StepExample | None:
     """The supervised step for ``pair``; None when no retrieved fact touches the change.
 
     The target trial's outcome is always hidden from the facts; ``hide_outcomes`` hides more
-    (e.g. the trials of a held-out set, so training prompts never show their outcomes)."""
+    (e.g. the trials of a held-out set, so training prompts never show their outcomes).
+    ``base_rates``: ``graph_base_rates(store)`` (computed here when None; pass it for a batch)."""
     a_ids, t_ids = change_ids(pair)
+    r_a, r_t = step_ids(pair)
     hidden = sorted({pair.target.trial_id, *hide_outcomes})
-    facts = list(facts_for_change(store, pair.factor, a_ids, t_ids, budget=budget,
+    facts = list(facts_for_change(store, pair.factor, r_a, r_t, budget=budget,
                                   context_ids=context_ids(pair), hide_outcomes=hidden))
     cited = select_cited(facts, a_ids, t_ids)
     if not cited:
         return None
-    names = _names(store, pair.anchor.drugs | pair.anchor.diseases | pair.target.drugs | pair.target.diseases)
+    names = queries.node_names(store, pair.anchor.drugs | pair.anchor.diseases | pair.target.drugs | pair.target.diseases)
     anchor_value = _value_text(pair.anchor, pair.factor, names)
     target_value = _value_text(pair.target, pair.factor, names)
     by_id = {f.fact_id: f for f in facts}
@@ -385,8 +408,9 @@ def build_pair_example(
         prov = getattr(f.edge, "provenance", None)
         refs.append(FactRef(fact_id=f.fact_id, text=f.text, source=getattr(prov, "source", "") or "",
                             licence=getattr(prov, "licence", "") or ""))
-    p_before = smooth(pair.anchor.label, smoothing)
-    p_after = smooth(pair.target.label, smoothing)
+    rates = base_rates if base_rates is not None else graph_base_rates(store)
+    p_before = smooth(pair.anchor.label, smoothing, phase=pair.anchor.phase, base_rates=rates)
+    p_after = smooth(pair.target.label, smoothing, phase=pair.target.phase, base_rates=rates)
     direction = "up" if p_after > p_before else "down" if p_after < p_before else "same"
     step = StepInput(
         factor=pair.factor,
@@ -448,7 +472,7 @@ def iter_pair_examples(
     ``pair_filter`` keeps only the pairs it accepts (e.g. a train/held-out split by trial);
     ``hide_outcomes`` trial outcomes never shown in any fact."""
     if not 0.5 <= smoothing < 1.0:
-        raise TrainingError(f"smoothing must be in [0.5, 1) (got {smoothing}); e.g. 0.85")
+        raise TrainingError(f"smoothing must be in [0.5, 1) (got {smoothing}); e.g. {DEFAULT_SMOOTHING}")
     fn = facts_for_change or default_facts_for_change()
     stats = stats if stats is not None else PairStats()
     trials = read_labelled_trials(store, allowed_splits=allowed_splits, stats=stats)
@@ -457,9 +481,10 @@ def iter_pair_examples(
     if pair_filter is not None:
         pairs = [p for p in pairs if pair_filter(p)]
     version = store.graph_version()
+    rates = graph_base_rates(store)
     for k, pair in enumerate(pairs, 1):
         ex = build_pair_example(store, pair, fn, graph_version=version, budget=budget, smoothing=smoothing,
-                                hide_outcomes=hide_outcomes)
+                                hide_outcomes=hide_outcomes, base_rates=rates)
         if on_pair is not None:
             on_pair(k, len(pairs))
         if ex is None:
@@ -475,6 +500,7 @@ __all__ = [
     "TrialPair",
     "TrialProfile",
     "build_pair_example",
+    "graph_base_rates",
     "classify_pair",
     "iter_pair_examples",
     "mine_pairs",

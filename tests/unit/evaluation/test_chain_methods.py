@@ -6,7 +6,7 @@ import pytest
 
 from kgimagine.evaluation.features import TrialInput
 from kgimagine.evaluation.runner import build_chain_predict
-from kgimagine.errors import EvaluationError
+from kgimagine.errors import EvaluationError, OperatorError
 
 from tests.unit.reasoning.graph_fixture import fixture_store
 
@@ -37,3 +37,19 @@ def test_statistical_chains_predict_probabilities(method):
 def test_local_chain_needs_an_operator():
     with pytest.raises(EvaluationError, match="needs an operator"):
         build_chain_predict("chain-local", fixture_store())
+
+
+def test_operator_failures_are_counted_not_fatal():
+    # an operator that cannot answer: every trial errs, the batch still returns one row per trial
+    from kgimagine.evaluation.baselines import ChainMethod, TrialTable
+    from kgimagine.reasoning.operators.scripted import ScriptedOperator
+
+    store = fixture_store()
+    trials = _trials(store)
+    failing = ScriptedOperator(["{}"], name="failing")
+    failing.imagine = lambda step, feedback=None: (_ for _ in ()).throw(OperatorError("backend down"))
+    method = ChainMethod("chain-local", build_chain_predict("chain-local", store, operator=failing))
+    p = method.predict_proba(TrialTable(tuple(trials)))
+    assert len(p) == len(trials)
+    assert set(method.stats.errors) == {t.nctid for t in trials}
+    assert all("backend down" in e for e in method.stats.errors.values())

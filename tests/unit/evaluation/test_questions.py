@@ -68,3 +68,32 @@ def test_eval_command_scores_a_question_file(tmp_path):
     assert data["per_type"]["superiority"]["n_items"] == 3 and data["per_type"]["endpoint"]["n_items"] == 2
     for s in data["per_type"].values():
         assert 0 <= s["balanced_accuracy"] <= 1 and s["cross_entropy"] > 0
+    assert data["leakage_audit"]["passed"] is True
+
+
+def test_eval_command_audits_the_questions_trials(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from kgimagine.cli.app import app
+
+    from .graphs import build_store
+
+    st = build_store(tmp_path / "graph")
+    st.save()
+    st.close()
+    # a question about NCT00000001, a trial whose outcome the graph holds (train split)
+    q = json.loads((DATA / "questions.jsonl").read_text().splitlines()[0])
+    q["nct_id"] = "NCT00000001"
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text(json.dumps(q) + "\n")
+    args = ["eval", str(qfile), "--store", str(tmp_path / "graph"), "--out", str(tmp_path / "out")]
+    refused = CliRunner().invoke(app, args)
+    from kgimagine.errors import LeakageError
+
+    assert isinstance(refused.exception, LeakageError) and "trial-node-label" in str(refused.exception)
+    assert not (tmp_path / "out" / "questions.json").exists()
+    shown = CliRunner().invoke(app, args + ["--allow-leakage"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads((tmp_path / "out" / "questions.json").read_text())["leakage_audit"]["passed"] is False

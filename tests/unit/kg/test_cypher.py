@@ -111,8 +111,21 @@ def test_values_never_enter_query_text():
 
 
 def test_incident_direction_is_checked():
-    with pytest.raises(ValueError, match="direction"):
+    from kgimagine.errors import QueryError
+
+    with pytest.raises(QueryError, match="direction"):
         cypher.incident("sideways", has_types=False, ordered=True)
+
+
+def test_library_errors_are_ours():
+    from kgimagine.errors import KgimagineError, SchemaError
+    from kgimagine.types import parse_curie
+
+    for bad in ("nocolon", "zz:1"):
+        with pytest.raises(SchemaError):
+            parse_curie(bad)
+    with pytest.raises(KgimagineError, match="at least one hop"):
+        cypher.expand([], projected=False)
 
 
 @pytest.mark.parametrize(

@@ -78,3 +78,20 @@ def test_trial_factor_facts_and_phase_numbers(store):
 def test_unknown_ids_give_no_facts(store):
     G.load(store)
     assert queries.facts_for_change(store, Factor.DRUG, ["drugbank:DB99999"], ["drugbank:DB99998"]) == []
+
+
+def test_one_labelled_trial_reader_and_one_jaccard(rstore):
+    from kgimagine.reasoning.retrieval import AnchorIndex
+    from kgimagine.training.pairs import read_labelled_trials as pair_trials
+
+    got = queries.read_labelled_trials(rstore)
+    assert [t.trial_id for t in got] == [G.trial(n) for n in range(1, 8)]  # trial 8 carries no label
+    first = got[0]
+    assert (first.label, first.phase, first.drugs, first.diseases) == (1, "phase 2", {G.IMATINIB}, {G.GIST})
+    assert [t.trial_id for t in queries.read_labelled_trials(rstore, allowed_splits={"valid"})] == []
+    # the anchors of the chain and the trials of the training pairs are the same set, same labels
+    index = AnchorIndex.build(rstore)
+    assert {t: i.label for t, i in index.trials.items()} == {t.trial_id: t.label for t in got}
+    assert {p.trial_id: p.label for p in pair_trials(rstore)} == {t.trial_id: t.label for t in got}
+    assert queries.jaccard({"a"}, {"a", "b"}) == 0.5 and queries.jaccard(set(), set()) == 0.0
+    assert queries.jaccard(set(), set(), empty=1.0) == 1.0 and queries.jaccard({"a"}, set()) == 0.0

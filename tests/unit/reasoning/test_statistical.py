@@ -59,7 +59,42 @@ def test_fit_save_load(rstore, tmp_path):
         StatisticalOperator.load(tmp_path / "missing.json", rstore)
 
 
-def test_statistical_operator_end_to_end_is_fully_grounded(rstore):
-    pred = Predictor(rstore, StatisticalOperator(rstore), k=3).predict(TrialSpec.from_graph(rstore, "NCT00000008"))
-    assert pred.steps_total > 0 and pred.grounding_rate == 1.0
-    assert 0 < pred.probability < 1
+def _predict_trial8(extra_nodes=(), extra_edges=()):
+    from tests.unit.reasoning.graph_fixture import fixture_store
+
+    st = fixture_store()
+    st.upsert_nodes(list(extra_nodes))
+    st.upsert_edges(list(extra_edges))
+    return Predictor(st, StatisticalOperator(st), k=3).predict(TrialSpec.from_graph(st, "NCT00000008"))
+
+
+def test_statistical_chain_moves_with_the_graph_evidence():
+    # trial 8 tests sorafenib in GIST; the graph gains one fact: sorafenib TREATS GIST
+    from kgimagine.kg.model import Edge
+    from kgimagine.types import RelationType
+    from tests.unit.reasoning.graph_fixture import prov
+
+    base = _predict_trial8()
+    indication = Edge(G.SORAFENIB, RelationType.TREATS, G.GIST, prov("pharmacotherapydb", "new"))
+    more = _predict_trial8(extra_edges=[indication])
+    assert base.steps_total > 0 and more.steps_total > 0
+    assert more.probability > base.probability  # an indication for the target raises the estimate
+    assert any(indication.fact_id in s.cited for c in more.chains for s in c.steps)  # and is cited
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_statistical_chain_follows_a_twin_trials_outcome(label):
+    # a labelled twin of trial 8 (same drug, disease, phase and criteria) pulls the estimate to its outcome
+    from kgimagine.kg.model import Edge, Node
+    from kgimagine.types import NodeLabel, RelationType
+    from tests.unit.reasoning.graph_fixture import CRIT, prov
+
+    twin = G.trial(9)
+    node = Node(twin, NodeLabel.TRIAL, "NCT00000009",
+                {"phase": "phase 2", "split": "train", "criteria": CRIT[8], "outcome_label": label})
+    edges = [Edge(twin, RelationType.TESTS, G.SORAFENIB, prov("top", "train:9", "TOP non-commercial")),
+             Edge(twin, RelationType.STUDIES, G.GIST, prov("top", "train:9", "TOP non-commercial"))]
+    base = _predict_trial8()
+    with_twin = _predict_trial8([node], edges)
+    assert with_twin.anchors[0] == twin
+    assert (with_twin.probability > base.probability) if label else (with_twin.probability < base.probability)

@@ -123,8 +123,15 @@ def test_pair_example_content(graph):
         graph, facts_for_change=simple_facts_for_change, allowed_splits={"phase_I_train"}, max_anchors_per_target=10)}
     ex = examples[f"pair:{T[1]}->{T[3]}:drug"]
     assert ex.origin == "pair" and ex.step.factor is Factor.DRUG
-    assert (ex.step.anchor_value, ex.step.target_value) == ("drugone", "drugtwo")
-    assert ex.step.p_before == 0.85 and ex.answer.probability == pytest.approx(0.15)
+    # values as the reasoning plan renders them
+    assert (ex.step.anchor_value, ex.step.target_value) == (f"drugone [{D1}]", f"drugtwo [{D2}]")
+    # start values as the reasoning chain's: 0.7 * label + 0.3 * phase base rate, where the graph's
+    # labelled trials (1, 2, 3, 4, 5, 7: 4 of 6 succeeded) give overall (4 + 1) / (6 + 2) = 0.625 and
+    # phase 1 (trials 1, 2, 3, 5: 2 of 4) (2 + 2 * 0.625) / (4 + 2)
+    base1 = (2 + 2 * 0.625) / 6
+    assert ex.step.p_before == pytest.approx(0.7 + 0.3 * base1, abs=1e-6)
+    assert ex.answer.probability == pytest.approx(0.3 * base1, abs=1e-6)
+    assert ex.step.anchor_summary == f"{T[1]} (phase 1, succeeded): drugone [{D1}] in disease x [{X}]"
     assert ex.direction == "down" and ex.target_label == 0
     # both drugs target GENE1: the two facts meeting at the shared gene are the support
     d1g1 = Edge(D1, R.TARGETS, G1, prov("t1")).fact_id
@@ -136,8 +143,11 @@ def test_pair_example_content(graph):
     assert "succeeded" not in ex.step.target_summary and "failed" not in ex.step.target_summary
     dis = examples[f"pair:{T[1]}->{T[2]}:disease"]
     assert dis.answer.cited == [Edge(Y, R.SUBCLASS_OF, X, prov("s1")).fact_id]
-    same = examples[f"pair:{T[1]}->{T[4]}:phase"]
-    assert same.direction == "same" and same.answer.probability == 0.85
+    # both succeeded; the later phase's base rate (trials 4 and 7, both succeeded) is higher
+    later = examples[f"pair:{T[1]}->{T[4]}:phase"]
+    base12 = (2 + 2 * 0.625) / 4
+    assert later.direction == "up" and later.answer.probability == pytest.approx(0.7 + 0.3 * base12, abs=1e-6)
+    assert later.step.target_value == f"phase 1/phase 2 [{T[4]}]"
 
 
 def test_pairs_round_trip_through_trace_files(graph, tmp_path):

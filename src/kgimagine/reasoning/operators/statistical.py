@@ -225,8 +225,3 @@ def fit_logistic_offset(X: Any, offset: Any, y: Any, *, l2: float = 1.0, iters: 
     if not np.all(np.isfinite(w)):
         raise ReasoningError("statistical-operator fit diverged; raise l2")
     return w
-
-
-def feature_table(weights: dict[str, float]) -> list[tuple[str, float]]:
-    return [(n, weights[n]) for n in ALL_NAMES]
-
