@@ -11,8 +11,10 @@ Weights are either a transparent rule set (``RULE_WEIGHTS``, the default) or fit
 pair (anchor a, target t) the steps' features are summed (the model is additive in logit space)
 and a logistic regression with the anchor's start logit as offset predicts t's label.
 
-It cites the retrieved facts behind the features that moved the estimate most, and answers in the
-``render_step_answer`` format.
+It answers in the ``render_step_answer`` format: the direction of the move, one claim per shown
+fact behind the features that moved the estimate most (role = the sign of the fact's share of
+the contributions), no rationale. ``fact_signs`` exposes those signs so the verifier checks the
+roles against the operator's own model.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from kgimagine.errors import ReasoningError
 from kgimagine.kg import queries
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import logit, sigmoid
-from kgimagine.traces import StepAnswer, StepInput, render_step_answer
+from kgimagine.traces import MAX_CLAIM_FACTS, Claim, StepAnswer, StepInput, render_step_answer, role_of
 from kgimagine.types import Factor
 
 FACTOR_BIAS_NAMES: tuple[str, ...] = tuple(f"bias_{f.value}" for f in Factor)
@@ -52,6 +54,8 @@ RULE_WEIGHTS["bias_disease"] = -0.2
 RULE_WEIGHTS["bias_drug"] = -0.2
 
 ALL_NAMES: tuple[str, ...] = queries.FEATURE_NAMES + FACTOR_BIAS_NAMES
+#: A move of at most this much is direction "none" (the verifier's threshold).
+NO_MOVE = 0.005
 
 
 def _trial_ids(text: str) -> list[str]:
@@ -71,6 +75,7 @@ class StatisticalOperator:
             w = {name: float(weights.get(name, 0.0)) for name in ALL_NAMES}
         self.weights = w
         self.fitted_on = fitted_on
+        self._cache: tuple[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -92,41 +97,76 @@ class StatisticalOperator:
             target_phase=step.target_value if step.factor is Factor.PHASE else None,
         )
 
-    def answer(self, step: StepInput) -> StepAnswer:
+    def _contributions(self, step: StepInput) -> tuple[queries.ChangeEvidence, dict[str, float], float]:
+        key = step.model_dump_json()
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
         ev = self.evidence(step)
-        contrib = {name: self.weights[name] * ev.features[name] for name in queries.FEATURE_NAMES}
-        bias = self.weights[f"bias_{step.factor.value}"]
+        shown = {f.fact_id for f in step.facts}
+        # the operator moves only on evidence it can cite: a feature none of whose backing facts
+        # was shown for this step (e.g. the drugs' indications in a population step, where both
+        # sides have the same drugs) does not move the estimate
+        contrib = {
+            name: self.weights[name] * ev.features[name] if shown & set(ev.support.get(name, ())) else 0.0
+            for name in queries.FEATURE_NAMES
+        }
+        out = (ev, contrib, self.weights[f"bias_{step.factor.value}"])
+        self._cache = (key, out)
+        return out
+
+    def fact_signs(self, step: StepInput) -> dict[str, float]:
+        """The model's own evidence per shown fact: each feature's logit contribution shared out
+        over the shown facts that back it (a fact backing several features sums them). When no
+        feature fact is shown, the factor bias rests on the shown facts touching the two sides."""
+        ev, contrib, bias = self._contributions(step)
+        shown = {f.fact_id for f in step.facts}
+        signs: dict[str, float] = {}
+        for name, c in contrib.items():
+            ids = [i for i in ev.support.get(name, ()) if i in shown]
+            if abs(c) < 1e-9 or not ids:
+                continue
+            for i in ids:
+                signs[i] = signs.get(i, 0.0) + c / len(ids)
+        if not signs and abs(bias) > 1e-9:
+            for i in self._touching(step):
+                signs[i] = bias
+        return signs
+
+    def _touching(self, step: StepInput) -> list[str]:
+        touching = set(queries.find_ids(step.anchor_value)) | set(queries.find_ids(step.target_value))
+        return [f.fact_id for f in step.facts if {f.subject, f.object} & touching][:2]
+
+    def answer(self, step: StepInput) -> StepAnswer:
+        """Direction and probability from the features; one claim per feature that moved the
+        estimate (its shown facts, at most 3; role = sign of its contribution), largest first."""
+        ev, contrib, bias = self._contributions(step)
         delta = sum(contrib.values()) + bias
         p = step.p_before if abs(delta) < 1e-9 else round(sigmoid(logit(step.p_before) + delta), 3)
+        direction = "up" if p - step.p_before > NO_MOVE else "down" if p - step.p_before < -NO_MOVE else "none"
+        if direction == "none":
+            p = step.p_before
         shown = [f.fact_id for f in step.facts]
         shown_set = set(shown)
-        cited: list[str] = []
-        used: list[str] = []
+        claims: list[Claim] = []
+        used: set[str] = set()
         for name in sorted(contrib, key=lambda n: (-abs(contrib[n]), n)):
             if abs(contrib[name]) < 1e-9:
                 continue
-            ids = [i for i in ev.support.get(name, ()) if i in shown_set and i not in cited]
-            if ids:
-                used.append(f"{name}={ev.features[name]:.2f}")
-                cited.extend(ids[:2])
-            if len(cited) >= 4:
+            ids = [i for i in ev.support.get(name, ()) if i in shown_set and i not in used][:MAX_CLAIM_FACTS]
+            for i in ids:  # one fact per claim: a feature's facts are not a path
+                claims.append(Claim(facts=[i], role="up" if contrib[name] > 0 else "down"))
+                used.add(i)
+            if len(used) >= 4:
                 break
-        if not cited:
+        if not claims and abs(bias) > 1e-9:
             # only the factor bias moves the estimate: it rests on the shown records of the two sides
-            touching = set(queries.find_ids(step.anchor_value)) | set(queries.find_ids(step.target_value))
-            edges = self.store.get_edges(shown)
-            cited = [i for i in shown if i in edges and (edges[i].source in touching or edges[i].target in touching)][:2]
-            if cited:
-                used.append(f"no graph feature differs; factor bias {bias:+.2f}")
-        if not cited:
-            return StepAnswer(
-                probability=step.p_before,
-                claim=f"No retrieved fact bears on the {step.factor.value} change; probability unchanged.",
-                cited=[],
-            )
-        direction = "raises" if delta > 1e-9 else "lowers" if delta < -1e-9 else "leaves"
-        claim = f"Changing {step.factor.value} {direction} the estimate ({', '.join(used)})."
-        return StepAnswer(probability=p, claim=claim[:600], cited=cited)
+            claims = [Claim(facts=[i], role="up" if bias > 0 else "down") for i in self._touching(step)]
+        if not claims:
+            claims = [Claim(facts=[i], role="context") for i in self._touching(step)]
+        # the model's signs of the cited facts decide the roles (a fact backing two features sums them)
+        signs = self.fact_signs(step)
+        claims = [c.model_copy(update={"role": role_of(signs.get(c.facts[0], 0.0))}) for c in claims]
+        return StepAnswer(direction=direction, probability=p, claims=claims, rationale="")
 
     def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
         return render_step_answer(self.answer(step))
