@@ -103,11 +103,21 @@ class StatisticalOperator:
             return self._cache[1]
         ev = self.evidence(step)
         shown = {f.fact_id for f in step.facts}
-        # the operator moves only on evidence it can cite: a feature none of whose backing facts
-        # was shown for this step (e.g. the drugs' indications in a population step, where both
-        # sides have the same drugs) does not move the estimate
+        support = {name: set(ev.support.get(name, ())) for name in queries.FEATURE_NAMES}
+        # the operator moves only on evidence it can cite, about what changes:
+        # - a feature none of whose backing facts was shown for this step does not move it (e.g.
+        #   the drugs' indications in a population step);
+        # - a target-side feature backed by exactly the facts of its anchor-side twin describes the
+        #   unchanged side twice (same drugs on both sides of a disease or trial-level change): the
+        #   pair does not move it.
+        same = {
+            name
+            for t, a in (("target_indicated", "anchor_indicated"), ("target_prior_success", "anchor_prior_success"))
+            if support[t] and support[t] == support[a]
+            for name in (t, a, "target_prior_n" if t == "target_prior_success" else t)
+        }
         contrib = {
-            name: self.weights[name] * ev.features[name] if shown & set(ev.support.get(name, ())) else 0.0
+            name: self.weights[name] * ev.features[name] if (shown & support[name] and name not in same) else 0.0
             for name in queries.FEATURE_NAMES
         }
         out = (ev, contrib, self.weights[f"bias_{step.factor.value}"])
@@ -116,8 +126,9 @@ class StatisticalOperator:
 
     def fact_signs(self, step: StepInput) -> dict[str, float]:
         """The model's own evidence per shown fact: each feature's logit contribution shared out
-        over the shown facts that back it (a fact backing several features sums them). When no
-        feature fact is shown, the factor bias rests on the shown facts touching the two sides."""
+        over the shown facts that back it (a fact backing several features sums them); the factor
+        bias (the prior cost of the change itself) shared out over the shown facts that state the
+        change — touching the changed entities — and back no feature (at most 2)."""
         ev, contrib, bias = self._contributions(step)
         shown = {f.fact_id for f in step.facts}
         signs: dict[str, float] = {}
@@ -127,45 +138,43 @@ class StatisticalOperator:
                 continue
             for i in ids:
                 signs[i] = signs.get(i, 0.0) + c / len(ids)
-        if not signs and abs(bias) > 1e-9:
-            for i in self._touching(step):
-                signs[i] = bias
+        carriers = self._bias_carriers(step, signs)
+        if abs(bias) > 1e-9:
+            for i in carriers:
+                signs[i] = signs.get(i, 0.0) + bias / len(carriers)
         return signs
 
-    def _touching(self, step: StepInput) -> list[str]:
+    def _bias_carriers(self, step: StepInput, feature_signs: dict[str, float]) -> list[str]:
         touching = set(queries.find_ids(step.anchor_value)) | set(queries.find_ids(step.target_value))
-        return [f.fact_id for f in step.facts if {f.subject, f.object} & touching][:2]
+        return [f.fact_id for f in step.facts
+                if {f.subject, f.object} & touching and abs(feature_signs.get(f.fact_id, 0.0)) < 1e-9][:2]
 
     def answer(self, step: StepInput) -> StepAnswer:
-        """Direction and probability from the features; one claim per feature that moved the
-        estimate (its shown facts, at most 3; role = sign of its contribution), largest first."""
+        """Direction and probability from the features and the factor bias; one claim per shown
+        fact behind the features that moved the estimate most (at most 4), plus the facts that
+        carry the bias when it sets the direction; roles from ``fact_signs``."""
         ev, contrib, bias = self._contributions(step)
         delta = sum(contrib.values()) + bias
         p = step.p_before if abs(delta) < 1e-9 else round(sigmoid(logit(step.p_before) + delta), 3)
         direction = "up" if p - step.p_before > NO_MOVE else "down" if p - step.p_before < -NO_MOVE else "none"
         if direction == "none":
             p = step.p_before
-        shown = [f.fact_id for f in step.facts]
-        shown_set = set(shown)
-        claims: list[Claim] = []
-        used: set[str] = set()
+        signs = self.fact_signs(step)
+        shown_set = {f.fact_id for f in step.facts}
+        cited: list[str] = []
         for name in sorted(contrib, key=lambda n: (-abs(contrib[n]), n)):
             if abs(contrib[name]) < 1e-9:
                 continue
-            ids = [i for i in ev.support.get(name, ()) if i in shown_set and i not in used][:MAX_CLAIM_FACTS]
-            for i in ids:  # one fact per claim: a feature's facts are not a path
-                claims.append(Claim(facts=[i], role="up" if contrib[name] > 0 else "down"))
-                used.add(i)
-            if len(used) >= 4:
+            cited += [i for i in ev.support.get(name, ()) if i in shown_set and i not in cited][:MAX_CLAIM_FACTS]
+            if len(cited) >= 4:
                 break
-        if not claims and abs(bias) > 1e-9:
-            # only the factor bias moves the estimate: it rests on the shown records of the two sides
-            claims = [Claim(facts=[i], role="up" if bias > 0 else "down") for i in self._touching(step)]
-        if not claims:
-            claims = [Claim(facts=[i], role="context") for i in self._touching(step)]
-        # the model's signs of the cited facts decide the roles (a fact backing two features sums them)
-        signs = self.fact_signs(step)
-        claims = [c.model_copy(update={"role": role_of(signs.get(c.facts[0], 0.0))}) for c in claims]
+        roles = {i: role_of(signs.get(i, 0.0)) for i in shown_set}
+        if direction != "none" and not any(roles[i] == direction for i in cited):
+            cited += [f.fact_id for f in step.facts if roles[f.fact_id] == direction and f.fact_id not in cited][:2]
+        if not cited:  # nothing moved it: the facts that state the change, as context
+            touching = set(queries.find_ids(step.anchor_value)) | set(queries.find_ids(step.target_value))
+            cited = [f.fact_id for f in step.facts if {f.subject, f.object} & touching][:2]
+        claims = [Claim(facts=[i], role=roles[i]) for i in cited]
         return StepAnswer(direction=direction, probability=p, claims=claims, rationale="")
 
     def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
