@@ -139,9 +139,12 @@ def local(graph: str, steps: list[StepInput], cache_dir: Path) -> dict[str, Any]
     from kgimagine.reasoning.operators.local import LocalOperator
     from kgimagine.reasoning.verifier import verify_answer
 
+    import torch
+
+    torch.set_num_threads(1)  # on a shared 2-core machine one thread is much faster (see test_local_model.py)
     store = NetworkXGraphStore(graph)
     names = NameIndex.from_store(store)
-    op = LocalOperator(cache_dir=cache_dir)
+    op = LocalOperator(cache_dir=cache_dir, device="cpu")
     op.load()
     rows = []
     for step in steps:

@@ -74,7 +74,9 @@ unlikely better worse good bad benefit risk risks safety efficacy response respo
 tumors cancer cancers carcinoma neoplasm disorder syndrome pain death infection fever inflammation
 condition conditions therapy treat treats treated associated association linked link subclass kind
 type form both neither several various multiple different another related relevant because therefore
-yes ok okay effective efficacious toxic toxicity activity active inactive
+yes ok okay effective efficacious toxic toxicity activity active inactive given overall moreover
+furthermore additionally hence switching replacing swapping moving compared unlike like based according
+note here it this we
 """.split())
 
 #: Relation vocabulary (never a name, even in capitals).
