@@ -76,7 +76,8 @@ condition conditions therapy treat treats treated associated association linked 
 type form both neither several various multiple different another related relevant because therefore
 yes ok okay effective efficacious toxic toxicity activity active inactive given overall moreover
 furthermore additionally hence switching replacing swapping moving compared unlike like based according
-note here it this we
+note here it this we advanced stage primary metastatic chronic acute severe mild moderate adult adults
+children healthy normal standard combination placebo control group oral injection tablet daily weekly
 """.split())
 
 #: Relation vocabulary (never a name, even in capitals).
