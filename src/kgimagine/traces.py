@@ -242,13 +242,12 @@ def rule_fact_signs(step: StepInput, *, sides: tuple[set[str], set[str]] | None 
     * CAUSES drug -> side effect, swap: -1 for a target-side drug, +1 for an anchor-side drug.
     * everything else: 0.
 
-    A drug (disease) on both sides is not part of the change: when each side has ids the other
-    lacks, A and T are those differences. ``sides`` overrides the (anchor, target) ids read from the step's values (training pairs
+    A drug (disease) on both sides is not part of the change: each side is what it has and the
+    other lacks (the whole side when it has nothing of its own). ``sides`` overrides the (anchor, target) ids read from the step's values (training pairs
     show names without ids).
     """
     A, T = sides if sides is not None else step_sides(step)
-    if A - T and T - A:  # a drug on both sides is not changed: the change is what differs
-        A, T = A - T, T - A
+    A, T = (A - T) or A, (T - A) or T  # a drug on both sides is not changed: the change is what differs
     swap = step.factor in _SWAP
     disease = step.factor is Factor.DISEASE
     targeted: dict[str, set[str]] = {}
