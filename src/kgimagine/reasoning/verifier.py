@@ -346,7 +346,7 @@ def _check_rationale(
             issues.step.append(f"the rationale names {tok!r}, which is not an entity of the graph")
     # (c) relations and (e) negations, clause by clause
     for a, b in _clauses(text):
-        _check_relations(text, a, b, [m for m in mentions if a <= m.start < b], cited, names, issues)
+        _check_relations(text, a, b, [m for m in mentions if a <= m.start < b], cited, names, issues, known)
         _check_outcomes(text, a, b, [m for m in mentions if a <= m.start < b], cited, issues)
 
 
@@ -355,7 +355,8 @@ def _compatible(m: Mention, labels: frozenset[str], names: NameIndex) -> bool:
 
 
 def _check_relations(
-    text: str, a: int, b: int, mentions: list[Mention], cited: list[FactRef], names: NameIndex, issues: _Issues
+    text: str, a: int, b: int, mentions: list[Mention], cited: list[FactRef], names: NameIndex, issues: _Issues,
+    known: set[str],
 ) -> None:
     clause = text[a:b]
     spans = [(m.start - a, m.end - a) for m in mentions]
@@ -379,6 +380,13 @@ def _check_relations(
                 continue  # not a statement between two named entities
             before = [m for m in mentions if m.end - a <= hit.start() and _compatible(m, subj_labels, names)]
             subj = before[-1] if before else None
+            if subj is None:  # "Zorbex targets KIT": a subject that reads as a name but is no entity
+                lead = [t for t, _, _ in _tokens(clause[: hit.start()])
+                        if t.lower() not in known and looks_like_name(t, sentence_start=False)]
+                if lead:
+                    issues.step.append(f"the rationale states {rel} of {' '.join(lead)!r}, which is not an entity "
+                                       "of the cited facts")
+                    continue
             negated = bool(_NEGATION.search(clause[(subj.end - a) if subj else 0: hit.start()]))
             match = [
                 f for f in cited
