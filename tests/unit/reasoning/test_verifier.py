@@ -126,3 +126,35 @@ def test_name_index(names):
     assert found(f"see {G.GIST}") == [[G.GIST]]
     small = NameIndex.from_records([{"id": KIT, "label": "Gene", "name": "KIT"}])
     assert len(small) == 1 and small.label(KIT) == "Gene" and [m.surface for m in small.mentions("a KIT b")] == ["KIT"]
+
+
+def test_answer_format_and_old_answers():
+    import json
+
+    from kgimagine.traces import parse_step_answer, render_step_answer, step_answer_schema
+
+    a = ans("up", 0.7, [(["fact:1", "fact:2"], "up")], "x")
+    assert parse_step_answer("noise " + render_step_answer(a) + " trailing") == a
+    assert a.cited == ["fact:1", "fact:2"] and a.claim == "x"
+    with pytest.raises(ValueError, match="version-1 format"):
+        parse_step_answer('{"probability": 0.4, "claim": "c", "cited": ["fact:1"]}')
+    with pytest.raises(ValueError, match="rationale"):
+        parse_step_answer(json.dumps({"direction": "up", "probability": 0.5, "claims": [], "rationale": "r" * 241}))
+    with pytest.raises(ValueError, match="facts"):
+        parse_step_answer('{"direction": "up", "probability": 0.5, "claims": [{"facts": ["a", "b", "c", "d"], "role": "up"}]}')
+    step = StepInput(factor=Factor.DRUG, anchor_value="a", target_value="b", p_before=0.5,
+                     facts=[FactRef(fact_id="fact:1", text="t")])
+    schema = step_answer_schema(step)
+    assert schema["properties"]["claims"]["items"]["properties"]["facts"]["items"]["enum"] == ["fact:1"]
+
+
+def test_a_drug_on_both_sides_is_not_the_change(rstore):
+    """Adding sunitinib to imatinib: imatinib's own targets are not a shared mechanism."""
+    facts = [fact_ref(f) for f in queries.facts_for_change(rstore, Factor.DRUG, [G.IMATINIB], [G.IMATINIB, G.SUNITINIB],
+                                                            context_ids=[G.GIST], budget=20)]
+    step = StepInput(factor=Factor.DRUG, anchor_value=f"Imatinib [{G.IMATINIB}]",
+                     target_value=f"Imatinib [{G.IMATINIB}], Sunitinib [{G.SUNITINIB}]", p_before=0.6, facts=facts)
+    signs = rule_fact_signs(step)
+    abl1 = fid(step, G.IMATINIB, "TARGETS", "ncbigene:25")  # only imatinib targets ABL1
+    kit = fid(step, G.SUNITINIB, "TARGETS", KIT)  # both target KIT
+    assert signs[abl1] == 0.0 and signs[kit] == 1.0
