@@ -219,8 +219,8 @@ def main() -> None:
         print(f"held-out seed {args.heldout_seed}: precision {ho['precision']:.3f} recall {ho['recall']:.3f}")
         lines += [
             "",
-            f"A second set generated with seed {args.heldout_seed} (other trials, never looked at while writing the",
-            f"verifier): {ho['answers']} answers, precision **{ho['precision']:.3f}** ({ho['tp']}/{ho['tp'] + ho['fp']}), "
+            f"A second set generated with seed {args.heldout_seed} (other trials; same generation rules, so not",
+            f"independent of them): {ho['answers']} answers, precision **{ho['precision']:.3f}** ({ho['tp']}/{ho['tp'] + ho['fp']}), "
             f"recall **{ho['recall']:.3f}** ({ho['tp']}/{ho['tp'] + ho['fn']}).",
             "",
             *[f"- {m}" for m in ho_misses[:10]],
