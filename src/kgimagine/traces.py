@@ -6,6 +6,15 @@ is one record with a ``kind`` (``chain`` or ``step``) and ``schema_version``.
 
 The step prompt is the exact text an operator sees for one imagination step; training renders
 the same prompt, so a distilled adapter is served the format it learnt.
+
+A step answer (schema version 2) is structured: a ``direction`` (up / down / none), the new
+``probability``, a list of ``claims`` — each one retrieved fact (or a short path of up to three)
+and the ``role`` it plays (supports up / supports down / context) — and an optional ``rationale``
+of at most 240 characters. ``kgimagine.reasoning.verifier`` checks every claim deterministically.
+
+``rule_fact_signs`` is the deterministic sign model of the facts of a step, by fact type: the
+sign the verifier expects from operators (LLMs) that have no model of their own, and the roles
+training writes into mined examples (see its docstring for the rules).
 """
 
 from __future__ import annotations
@@ -21,20 +30,36 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kgimagine.errors import TraceFormatError
 from kgimagine.types import Factor
 
-TRACE_SCHEMA_VERSION = 1
+#: 2: structured step answers (direction, probability, claims, rationale); per-claim verdicts.
+TRACE_SCHEMA_VERSION = 2
 
+#: A citation's verdict (is the fact id retrieved for this step and in the graph?).
 Verdict = Literal["verified", "not_retrieved", "unknown_fact"]
+#: A claim's (and a step's) verdict: does the cited evidence say what the answer says?
+ClaimVerdict = Literal["supported", "unsupported", "refuted"]
+Role = Literal["up", "down", "context"]
+StepDirection = Literal["up", "down", "none"]
+
+MAX_RATIONALE_CHARS = 240
+MAX_CLAIM_FACTS = 3
 
 
 class FactRef(BaseModel):
-    """A graph fact as shown to an operator: its id, one readable line, and its provenance."""
+    """A graph fact as shown to an operator: its id, one readable line, its provenance, and the
+    edge it states (``subject`` ``relation`` ``object`` ids; ``outcome`` of the trial end when the
+    fact shows it: 1 succeeded, 0 failed). The edge fields let the verifier run from a step alone."""
 
     model_config = ConfigDict(frozen=True)
 
     fact_id: str
     text: str
-    source: str = ""
+    source: str = ""  # provenance source (e.g. drugbank), not the edge's start node
     licence: str = ""
+    source_version: str = ""
+    subject: str = ""
+    relation: str = ""
+    object: str = ""
+    outcome: int | None = None
 
 
 class StepInput(BaseModel):
@@ -53,23 +78,65 @@ class StepInput(BaseModel):
     target_key: str = ""  # the target's key (NCT id or spec hash): never a label lookup
 
 
+class Claim(BaseModel):
+    """One piece of evidence: a retrieved fact (or a path of up to three) and the role it plays."""
+
+    model_config = ConfigDict(frozen=True)
+
+    facts: list[str] = Field(min_length=1, max_length=MAX_CLAIM_FACTS)
+    role: Role
+
+    @field_validator("facts", mode="before")
+    @classmethod
+    def _clean_ids(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [v]
+        if isinstance(v, list):
+            return list(dict.fromkeys(str(x).strip() for x in v if str(x).strip()))
+        return v
+
+
 class StepAnswer(BaseModel):
     """What an operator must return: validated structured output."""
 
     model_config = ConfigDict(frozen=True)
 
+    direction: StepDirection
     probability: float = Field(ge=0.0, le=1.0)
-    claim: str = Field(min_length=1, max_length=600)
-    cited: list[str]
+    claims: list[Claim] = Field(default_factory=list)
+    rationale: str = Field(default="", max_length=MAX_RATIONALE_CHARS)
 
-    @field_validator("cited")
+    @field_validator("rationale", mode="before")
     @classmethod
-    def _ids_look_like_facts(cls, v: list[str]) -> list[str]:
-        return [str(x).strip() for x in v if str(x).strip()]
+    def _strip(cls, v: Any) -> Any:
+        return v.strip() if isinstance(v, str) else v
+
+    @property
+    def cited(self) -> list[str]:
+        """Every fact id of the claims, in order, each once."""
+        return list(dict.fromkeys(fid for c in self.claims for fid in c.facts))
+
+    @property
+    def claim(self) -> str:
+        """The rationale (the name old call sites read)."""
+        return self.rationale
+
+
+class CheckedClaim(BaseModel):
+    """A claim with the verifier's verdict on it and the reason."""
+
+    facts: list[str]
+    role: Role
+    verdict: ClaimVerdict
+    reason: str = ""
 
 
 class StepRecord(BaseModel):
-    """One verified (or not) step of a chain, as kept in state and in trace files."""
+    """One verified (or not) step of a chain, as kept in state and in trace files.
+
+    ``claim`` is the answer's rationale; ``cited`` all fact ids its claims cite; ``verdicts`` the
+    citation check per fact id; ``claims`` the verifier's verdict per claim; ``verdict`` the step's
+    (supported only when it has a claim and every claim, the rationale and the direction check)."""
 
     factor: Factor
     anchor_value: str
@@ -83,6 +150,22 @@ class StepRecord(BaseModel):
     p_after: float
     attempts: int = 1
     error: str | None = None
+    direction: StepDirection | None = None  # None when the answer could not be parsed
+    proposed: float | None = None  # the operator's probability (p_after stays p_before if unsupported)
+    claims: list[CheckedClaim] = Field(default_factory=list)
+    verdict: ClaimVerdict = "unsupported"
+    reason: str = ""
+
+    def answer(self) -> StepAnswer | None:
+        """The operator's answer as recorded (None when it could not be parsed)."""
+        if self.direction is None:
+            return None
+        return StepAnswer(
+            direction=self.direction,
+            probability=self.proposed if self.proposed is not None else self.p_after,
+            claims=[Claim(facts=c.facts, role=c.role) for c in self.claims],
+            rationale=self.claim[:MAX_RATIONALE_CHARS],
+        )
 
 
 class ChainRecord(BaseModel):
@@ -121,13 +204,130 @@ class StepExample(BaseModel):
 
 TraceRecord = ChainRecord | StepExample
 
+# -- the sign model of facts by type ---------------------------------------------------------------
+
+_CURIE = re.compile(r"\b(?:drugbank|ncbigene|mondo|doid|umls|clinicaltrials|drugcentral|kgimagine\.drug|kgimagine\.disease):[A-Za-z0-9_.\-]+")
+_INDICATION = frozenset({"TREATS", "PALLIATES", "APPROVED_FOR"})
+_ONTOLOGY = frozenset({"SUBCLASS_OF", "SAME_AS"})
+_SWAP = frozenset({Factor.DRUG, Factor.DOSE, Factor.ARM})
+
+
+def ids_in(text: str) -> list[str]:
+    """The CURIEs written in ``text`` (e.g. ``Imatinib [drugbank:DB00619]``), in order, each once."""
+    return list(dict.fromkeys(m.group(0).rstrip(".-") for m in _CURIE.finditer(text or "")))
+
+
+def step_sides(step: StepInput) -> tuple[set[str], set[str]]:
+    """The entity ids the step changes: (anchor side, target side), read from its values."""
+    return set(ids_in(step.anchor_value)), set(ids_in(step.target_value))
+
+
+def rule_fact_signs(step: StepInput, *, sides: tuple[set[str], set[str]] | None = None) -> dict[str, float]:
+    """The deterministic sign model: fact id -> +1 (the fact supports a rise), -1 (a fall) or 0
+    (context), from the fact's type and where its ends sit in the step. A = the anchor-side ids,
+    T = the target-side ids of the change; "swap" = a drug, dose or arm change.
+
+    * indication (TREATS / PALLIATES / APPROVED_FOR) drug -> disease: swap: +1 when the drug is on
+      the target side (the new drug is indicated for the disease), -1 on the anchor side (the
+      indicated drug is given up); disease change: +1 when the disease is the target disease, -1
+      when it is the anchor disease. TRIALLED_FOR (a repoDB trial record) is context.
+    * a labelled trial (TESTS trial -> drug, outcome shown; not the anchor or target trial itself):
+      y = +1 succeeded / -1 failed; swap: y for a target-side drug, -y for an anchor-side drug;
+      other factors: y (the record of the drugs in play). STUDIES trial -> disease with an outcome:
+      disease change only, y into the target disease, -y into the anchor disease.
+    * TARGETS drug -> gene: swap: +1 when the gene is targeted on both sides (a shared mechanism,
+      judged over all facts of the step); disease change: +1 when the gene is associated with a
+      target disease in the step's facts (the drug's mechanism in the new disease).
+    * ASSOCIATED_WITH disease -> gene, disease change: +1 when the gene is associated with both an
+      anchor and a target disease, or with a target disease and targeted by a drug in the step.
+    * SUBCLASS_OF / SAME_AS, disease change: +1 when the fact touches either side (a link).
+    * CAUSES drug -> side effect, swap: -1 for a target-side drug, +1 for an anchor-side drug.
+    * everything else: 0.
+
+    A drug (disease) on both sides is not part of the change: each side is what it has and the
+    other lacks (the whole side when it has nothing of its own). ``sides`` overrides the (anchor, target) ids read from the step's values (training pairs
+    show names without ids).
+    """
+    A, T = sides if sides is not None else step_sides(step)
+    A, T = (A - T) or A, (T - A) or T  # a drug on both sides is not changed: the change is what differs
+    swap = step.factor in _SWAP
+    disease = step.factor is Factor.DISEASE
+    targeted: dict[str, set[str]] = {}
+    associated: dict[str, set[str]] = {}
+    for f in step.facts:
+        if f.relation == "TARGETS":
+            targeted.setdefault(f.object, set()).add(f.subject)
+        elif f.relation == "ASSOCIATED_WITH":
+            associated.setdefault(f.object, set()).add(f.subject)
+    out: dict[str, float] = {}
+    for f in step.facts:
+        rel, s, o = f.relation, f.subject, f.object
+        sign = 0.0
+        if rel in _INDICATION:
+            if swap:
+                sign = 1.0 if s in T else -1.0 if s in A else 0.0
+            elif disease:
+                sign = 1.0 if o in T else -1.0 if o in A else 0.0
+        elif rel == "TESTS" and f.outcome is not None and s not in A | T:
+            y = 1.0 if f.outcome else -1.0
+            if swap:
+                sign = y if o in T else -y if o in A else 0.0
+            else:
+                sign = y
+        elif rel == "STUDIES" and f.outcome is not None and disease and s not in A | T:
+            y = 1.0 if f.outcome else -1.0
+            sign = y if o in T else -y if o in A else 0.0
+        elif rel == "TARGETS":
+            if swap:
+                drugs = targeted.get(o, set())
+                sign = 1.0 if drugs & A and drugs & T else 0.0
+            elif disease:
+                sign = 1.0 if associated.get(o, set()) & T else 0.0
+        elif rel == "ASSOCIATED_WITH" and disease:
+            diseases = associated.get(o, set())
+            if (diseases & A and diseases & T) or (s in T and targeted.get(o)):
+                sign = 1.0
+        elif rel in _ONTOLOGY and disease:
+            sign = 1.0 if {s, o} & (A | T) else 0.0
+        elif rel == "CAUSES" and swap:
+            sign = -1.0 if s in T else 1.0 if s in A else 0.0
+        out[f.fact_id] = sign
+    return out
+
+
+def role_of(sign: float) -> Role:
+    return "up" if sign > 1e-9 else "down" if sign < -1e-9 else "context"
+
+
+def strip_provenance(text: str) -> str:
+    """A fact line without its trailing ``(source version, licence)`` group (nested parentheses
+    allowed): what the fact states, without where it comes from."""
+    text = text.rstrip()
+    if not text.endswith(")"):
+        return text
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        if text[i] == ")":
+            depth += 1
+        elif text[i] == "(":
+            depth -= 1
+            if depth == 0:
+                head = text[:i].rstrip()
+                return head if head else text
+    return text
+
+
 # -- prompt format -------------------------------------------------------------------------
 
 SYSTEM_PROMPT = (
     "You predict how a clinical trial's chance of success changes when ONE factor of a known "
     "trial is changed. Use only the numbered graph facts given. Answer with one JSON object: "
-    '{"probability": <0..1>, "claim": "<one sentence>", "cited": ["<fact id>", ...]}. '
-    "Cite at least one fact id from the list; never invent ids."
+    '{"direction": "up"|"down"|"none", "probability": <0..1>, '
+    '"claims": [{"facts": ["<fact id>"], "role": "up"|"down"|"context"}, ...], '
+    '"rationale": "<at most 240 characters>"}. '
+    "Each claim cites one fact id from the list (or a path of up to three) and says whether it "
+    "supports a rise, a fall, or is context; never invent ids. The rationale restates only the "
+    "cited facts and names no other drug, gene or disease."
 )
 
 
@@ -199,32 +399,47 @@ def render_step_messages(step: StepInput) -> list[dict[str, str]]:
 
 def render_step_answer(answer: StepAnswer) -> str:
     return json.dumps(
-        {"probability": round(answer.probability, 3), "claim": answer.claim, "cited": answer.cited},
+        {
+            "direction": answer.direction,
+            "probability": round(answer.probability, 3),
+            "claims": [{"facts": c.facts, "role": c.role} for c in answer.claims],
+            "rationale": answer.rationale,
+        },
         ensure_ascii=False,
     )
 
 
-_JSON_OBJ = re.compile(r"\{.*?\}", re.S)
+def _json_objects(text: str) -> Iterator[Any]:
+    decoder = json.JSONDecoder()
+    i = text.find("{")
+    while i >= 0:
+        try:
+            obj, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            i = text.find("{", i + 1)
+            continue
+        yield obj
+        i = text.find("{", end)
 
 
 def parse_step_answer(text: str) -> StepAnswer:
-    """Parse an operator's raw text into a ``StepAnswer``; ``ValueError`` with the reason otherwise."""
+    """Parse an operator's raw text into a ``StepAnswer``; ``TraceFormatError`` (a ``ValueError``)
+    with the reason otherwise."""
     last_error = "no JSON object found"
-    for m in _JSON_OBJ.finditer(text or ""):
-        try:
-            data = json.loads(m.group(0))
-        except json.JSONDecodeError as exc:
-            last_error = f"invalid JSON: {exc.msg}"
-            continue
+    for data in _json_objects(text or ""):
         if not isinstance(data, dict):
             continue
-        if isinstance(data.get("cited"), str):
-            data["cited"] = [data["cited"]]
+        if "claims" not in data and ("cited" in data or "claim" in data):
+            last_error = ("the answer uses the version-1 format (claim, cited); answer with direction, "
+                          "probability, claims [{facts, role}] and rationale")
+            continue
+        if isinstance(data.get("claims"), dict):
+            data["claims"] = [data["claims"]]
         try:
             return StepAnswer.model_validate(data)
         except ValidationError as exc:
-            last_error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    raise ValueError(f"operator output is not a valid step answer ({last_error}): {text[:200]!r}")
+            last_error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
+    raise TraceFormatError(f"operator output is not a valid step answer ({last_error}): {(text or '')[:200]!r}")
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -267,8 +482,11 @@ def iter_traces(path: str | Path, issues: list[TraceIssue] | None = None) -> Ite
                 data: Any = json.loads(line)
                 if not isinstance(data, dict):
                     raise ValueError("line is not a JSON object")
-                if data.get("schema_version") != TRACE_SCHEMA_VERSION:
-                    raise ValueError(f"schema_version {data.get('schema_version')!r} != {TRACE_SCHEMA_VERSION}")
+                version = data.get("schema_version")
+                if version != TRACE_SCHEMA_VERSION:
+                    hint = (" (written before structured step answers; regenerate it with this version: "
+                            "`kgimagine train pairs` or a new predict run)") if version == 1 else ""
+                    raise ValueError(f"schema_version {version!r} != {TRACE_SCHEMA_VERSION}{hint}")
                 kind = data.get("kind")
                 if kind == "chain":
                     rec: TraceRecord = ChainRecord.model_validate(data)
@@ -287,3 +505,33 @@ def iter_traces(path: str | Path, issues: list[TraceIssue] | None = None) -> Ite
                 issues.append(TraceIssue(path=str(path), line=lineno, reason=reason))
                 continue
             yield rec
+
+
+def step_answer_schema(step: StepInput, *, max_claims: int = 4) -> dict[str, Any]:
+    """A JSON Schema of the answer to ``step`` whose fact ids are an enum of the retrieved ids
+    (for servers with schema-constrained decoding, e.g. vLLM's ``response_format=json_schema``)."""
+    ids = list(dict.fromkeys(f.fact_id for f in step.facts))
+    fact: dict[str, Any] = {"type": "string", "enum": ids} if ids else {"type": "string"}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["direction", "probability", "claims", "rationale"],
+        "properties": {
+            "direction": {"type": "string", "enum": ["up", "down", "none"]},
+            "probability": {"type": "number", "minimum": 0, "maximum": 1},
+            "claims": {
+                "type": "array",
+                "maxItems": max_claims,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["facts", "role"],
+                    "properties": {
+                        "facts": {"type": "array", "items": fact, "minItems": 1, "maxItems": MAX_CLAIM_FACTS},
+                        "role": {"type": "string", "enum": ["up", "down", "context"]},
+                    },
+                },
+            },
+            "rationale": {"type": "string", "maxLength": MAX_RATIONALE_CHARS},
+        },
+    }

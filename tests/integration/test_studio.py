@@ -178,7 +178,9 @@ def test_studio_server_runs_a_prediction_and_records_every_step(studio_server):
         assert set(rec["verdicts"].values()) <= VERDICTS
         for fid, verdict in rec["verdicts"].items():
             assert (verdict == "verified") == (fid in shown), (fid, verdict)
-        assert rec["supported"] == (bool(rec["cited"]) and all(v == "verified" for v in rec["verdicts"].values()))
+        if rec["supported"]:  # supported: cites something, every citation verified, every claim supported
+            assert rec["cited"] and all(v == "verified" for v in rec["verdicts"].values())
+            assert rec["claims"] and all(c["verdict"] == "supported" for c in rec["claims"])
         assert s["anchor_id"] in result["anchors"]
 
 

@@ -64,14 +64,89 @@ def _json_line(pred: Any) -> str:
         head = {"question_id": pred.question_id, "probability": pred.probability, "label": pred.label}
     else:
         head = {"question_id": pred.question_id, "comparisons": data["comparisons"]}
-    head.update({"grounding_rate": pred.grounding_rate, "flags": pred.flags, "chains": data["chains"],
+    head.update({"grounding_rate": pred.grounding_rate, "steps_supported": pred.steps_supported,
+                 "steps_total": pred.steps_total, "flags": pred.flags, "chains": data["chains"],
                  "anchors": pred.anchors, "operator": pred.operator, "graph_version": pred.graph_version})
     return json.dumps(head, ensure_ascii=False)
 
 
-def _print_rich(console: Any, pred: Any) -> None:
+def _console() -> Any:
+    """A rich console as wide as the terminal, or 100 columns when the output is not a terminal."""
+    import sys
+
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=100)
+
+
+def _statement(fact: Any) -> str:
+    from kgimagine.traces import strip_provenance
+
+    return strip_provenance(fact.text)
+
+
+def _moving_facts(step: Any) -> list[Any]:
+    """The one to three facts that moved the step: its claims with the step's direction first."""
+    by_id = {f.fact_id: f for f in step.facts}
+    lead = [c for c in step.claims if c.role == step.direction] or list(step.claims)
+    ids = list(dict.fromkeys(fid for c in lead for fid in c.facts))[:3]
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _values(text: str) -> str:
+    """A step value without its bracketed ids ("Imatinib [drugbank:DB00619]" -> "Imatinib")."""
+    import re
+
+    text = re.sub(r"^eligibility of (?:clinicaltrials:)?(NCT\d+|the new trial): .*$", r"criteria of \1", text.strip())
+    return re.sub(r"\s*\[[a-z][a-z0-9_.]*:[^\]]+\]", "", text).strip()
+
+
+def _sources(pred: Any, *, every_fact: bool) -> list[str]:
+    """Each source of the facts shown, once: "name version (licence)"."""
+    seen: dict[tuple[str, str, str], None] = {}
+    for chain in pred.chains:
+        for s in chain.steps:
+            facts = s.facts if every_fact else [f for f in s.facts if f.fact_id in set(s.cited)]
+            for f in facts:
+                if f.source:
+                    seen.setdefault((f.source, f.source_version.split(" ")[0], f.licence), None)
+    return [f"{src} {ver} ({lic})".replace("  ", " ") if lic else f"{src} {ver}".strip() for src, ver, lic in seen]
+
+
+_MARK = {"supported": ("✓", "green"), "unsupported": ("✗", "red"), "refuted": ("✗✗", "red")}
+
+
+def _step_line(step: Any, width: int) -> Any:
+    """One line: verdict mark, factor, anchor value -> target value, probability move, and the facts
+    that moved it (or why the step was excluded), cut to ``width`` with an ellipsis."""
+    from rich.text import Text
+
+    sym, colour = _MARK.get(step.verdict, ("?", "yellow"))
+    change = f"{_values(step.anchor_value)} → {_values(step.target_value)}"
+    room = max(16, min(40, width // 3))
+    if len(change) > room:
+        change = change[: room - 1] + "…"
+    line = Text("  ")
+    line.append(f"{sym:<2} ", style=colour)
+    line.append(f"{step.factor.value:<10} ", style="cyan")
+    line.append(f"{change:<{room}} ")
+    line.append(f"{step.p_after - step.p_before:+.2f}  ")
+    if step.supported:
+        line.append("; ".join(_statement(f) for f in _moving_facts(step)) or "(no fact)")
+    else:
+        reason = (step.reason or step.error or "").split("; ")[0]
+        reason = reason.split(": ", 1)[1] if reason.startswith("claim ") and ": " in reason else reason
+        line.append(f"{step.verdict}: ", style=colour)
+        line.append(reason)
+    line.truncate(width, overflow="ellipsis")
+    return line
+
+
+def _print_rich(console: Any, pred: Any, *, explain: str = "short") -> None:
+    """Per trial: the probability, then per anchor one line per step (factor, anchor value ->
+    target value, probability move, the facts that moved it or why the step was excluded,
+    verdict), and one provenance footer. ``explain="full"`` adds every fact, claim and reason."""
     from rich.markup import escape as esc
-    from rich.panel import Panel
     from rich.table import Table
 
     title = pred.nct_id or pred.question_id or pred.key
@@ -80,20 +155,29 @@ def _print_rich(console: Any, pred: Any) -> None:
     else:
         head = f"P(success) = {pred.probability:.3f} → label {pred.label}"
     g = "n/a" if pred.grounding_rate is None else f"{pred.grounding_rate:.0%}"
-    console.print(Panel(esc(f"{head}\ngrounding rate {g} ({pred.steps_supported}/{pred.steps_total} steps) · "
-                            f"{pred.aggregate_method} · {pred.operator}"), title=esc(str(title))))
+    console.print(f"[bold]{esc(str(title))}[/bold]  {esc(head)}")
+    console.print(f"  grounded {pred.steps_supported}/{pred.steps_total} steps ({g}) · {esc(pred.operator)} · "
+                  f"{esc(pred.aggregate_method)}", style="dim")
     for flag in pred.flags:
-        console.print(f"[yellow]! {esc(flag)}[/yellow]")
+        console.print(f"  [yellow]! {esc(flag)}[/yellow]")
+    mark = {k: f"[{c}]{m}[/{c}]" for k, (m, c) in _MARK.items()}
     for chain in pred.chains:
         ctx = esc(f" [{chain.context}]") if chain.context else ""
-        console.print(f"[bold]anchor {chain.anchor_id}{ctx}[/bold] (label {chain.anchor_label}, "
-                      f"similarity {chain.similarity:.2f}): p {chain.p_start:.2f} → {chain.p_end:.2f}")
+        outcome = "succeeded" if chain.anchor_label else "failed"
+        console.print(f"[bold]anchor {esc(chain.anchor_id.split(':', 1)[-1])}{ctx}[/bold] ({outcome}, similarity "
+                      f"{chain.similarity:.2f}): p {chain.p_start:.2f} → {chain.p_end:.2f}")
+        if explain != "full":
+            for s in chain.steps:
+                console.print(_step_line(s, console.width), overflow="ellipsis", no_wrap=True)
+            continue
         for s in chain.steps:
-            mark = "[green]✓[/green]" if s.supported else "[red]✗[/red]"
-            console.print(f"  {mark} {s.factor.value}: {esc(s.anchor_value)} → {esc(s.target_value)}   "
-                          f"p {s.p_before:.2f} → {s.p_after:.2f}")
+            console.print(f"  {mark.get(s.verdict, '?')} {s.factor.value}: {esc(s.anchor_value)} → {esc(s.target_value)}   "
+                          f"p {s.p_before:.2f} → {s.p_after:.2f} ({s.verdict}, direction {s.direction})")
             if s.claim:
-                console.print(f"    claim: {esc(s.claim)}")
+                console.print(f"    rationale: {esc(s.claim)}")
+            for i, c in enumerate(s.claims, 1):
+                console.print(f"    claim {i} ({c.role}): {esc(', '.join(c.facts))} → {c.verdict}"
+                              + (f": {esc(c.reason)}" if c.reason else ""))
             if s.error:
                 console.print(f"    [red]{esc(s.error)}[/red]")
             t = Table(show_header=False, box=None, padding=(0, 1))
@@ -104,6 +188,16 @@ def _print_rich(console: Any, pred: Any) -> None:
                 if verdict != "verified":
                     t.add_row(esc(f"    [{cid}]"), "(cited, not shown)", f"[red]{verdict}[/red]")
             console.print(t)
+    sources = _sources(pred, every_fact=explain == "full")
+    line = "sources:"
+    for i, src in enumerate(sources):  # wrapped between sources, never inside one
+        piece = f" {src}" + (" ·" if i < len(sources) - 1 else "")
+        if len(line) + len(piece) > console.width and line.strip():
+            console.print(line, style="dim", markup=False, highlight=False, no_wrap=True, overflow="ellipsis")
+            line = " " * 8
+        line += piece
+    if sources:
+        console.print(line, style="dim", markup=False, highlight=False, no_wrap=True, overflow="ellipsis")
 
 
 def predict_cmd(
@@ -126,19 +220,20 @@ def predict_cmd(
     checkpoint: Path = typer.Option(None, "--checkpoint", help="JSONL of finished predictions; a rerun resumes."),
     limit: int = typer.Option(None, "--limit", min=1, help="Predict only the first N trials/questions of the input."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+    explain: str = typer.Option("short", "--explain", help="short: one line per step; full: every fact, claim and verdict."),
     labels_ok: bool = typer.Option(
         False, "--labels-ok",
         help="Allow --nct for a trial whose outcome label is in the graph (its label is hidden, but say you know).",
     ),
 ) -> None:
     """Predict outcomes with successive counterfactual imagination from labelled anchor trials."""
-    from rich.console import Console
-
     from kgimagine.cli.settings import open_configured_store, resolve_paths
     from kgimagine.kg.queries import trial_outcome
     from kgimagine.reasoning.predictor import Predictor
     from kgimagine.reasoning.spec import TrialSpec
 
+    if explain not in ("short", "full"):
+        raise ConfigError(f"--explain {explain!r} is unknown; use short or full")
     given = [x for x in (nct, file, questions) if x]
     if len(given) != 1:
         raise ConfigError("give exactly one of --nct, --file or --questions")
@@ -171,7 +266,7 @@ def predict_cmd(
         if threshold is None:
             threshold = float(getattr(op, "threshold", 0.5))
         predictor = Predictor(st, op, k=k, threshold=threshold, embedder=embedder, cache_dir=paths.cache_dir)
-        console = Console()
+        console = _console()
         rates: list[float] = []
         for pred in predictor.predict_many(items, checkpoint_path=checkpoint):
             if pred.grounding_rate is not None:
@@ -179,7 +274,7 @@ def predict_cmd(
             if as_json:
                 typer.echo(_json_line(pred))
             else:
-                _print_rich(console, pred)
+                _print_rich(console, pred, explain=explain)
         if not as_json and rates:
             console.print(f"[bold]batch grounding rate (mean over predictions): {sum(rates) / len(rates):.0%}[/bold]")
     finally:

@@ -6,6 +6,7 @@ graph builder (``reasoning/graph.py``) wires its methods as LangGraph nodes.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Callable
 
@@ -17,7 +18,7 @@ from kgimagine.reasoning.plan import PlanStep, build_plan
 from kgimagine.reasoning.retrieval import Anchor, AnchorIndex, ResolvedTarget, TargetResolver
 from kgimagine.reasoning.spec import Chain, Prediction, TrialSpec, grounding_rate
 from kgimagine.reasoning.state import ReasoningConfig, ReasoningState
-from kgimagine.reasoning.verifier import verify_answer
+from kgimagine.reasoning.verifier import NameIndex, operator_fact_signs, verify_answer
 from kgimagine.traces import FactRef, StepInput, StepRecord
 from kgimagine.trials.evidence import TrialDescription
 
@@ -34,8 +35,19 @@ def _timed(name: str, fn: Callable[[ReasoningState], dict[str, Any]]) -> Callabl
     return run
 
 
+_SHOWN_OUTCOME = re.compile(r"^NCT\d+ \((?:[^()]*, )?(succeeded|failed)\)")
+
+
 def fact_ref(fact: queries.Fact) -> FactRef:
-    return FactRef(fact_id=fact.fact_id, text=fact.text, source=fact.source, licence=fact.licence)
+    """The fact as shown to an operator, with its edge (and the trial outcome its text shows)."""
+    e = fact.edge
+    rel = e.type.value
+    shown = _SHOWN_OUTCOME.match(fact.text) if rel in ("TESTS", "STUDIES") else None
+    return FactRef(
+        fact_id=fact.fact_id, text=fact.text, source=fact.source, licence=fact.licence,
+        source_version=e.provenance.source_version, subject=e.source, relation=rel, object=e.target,
+        outcome=(1 if shown.group(1) == "succeeded" else 0) if shown else None,
+    )
 
 
 def description_of(spec: TrialSpec) -> TrialDescription:
@@ -62,6 +74,14 @@ class ReasoningNodes:
         self._index_factory = index_factory
         self._index: AnchorIndex | None = None
         self.resolver = resolver or TargetResolver(store)
+        self._names: NameIndex | None = None
+
+    @property
+    def names(self) -> NameIndex:
+        """The store's name index (built on first use; the verifier matches rationale names in it)."""
+        if self._names is None:
+            self._names = NameIndex.from_store(self.store)
+        return self._names
 
     @property
     def index(self) -> AnchorIndex:
@@ -189,17 +209,18 @@ class ReasoningNodes:
         facts = [FactRef.model_validate(f) for f in state["facts"]]
         p_before = float(state["p_current"])
         attempts = int(state.get("attempts", 1))
-        if not facts:  # nothing to cite: re-asking cannot help
-            v_answer, verdicts, supported, reason = None, {}, False, "no graph facts for this change"
-        else:
-            v = verify_answer(state.get("raw_answer", ""), [f.fact_id for f in facts], self.store)
-            v_answer, verdicts, supported, reason = v.answer, v.verdicts, v.supported, v.reason
+        v_answer, verdicts, supported, reason, claims, verdict = None, {}, False, "no graph facts for this change", (), "unsupported"
+        if facts:  # with nothing to cite, re-asking cannot help
+            inp = self._step_input(state)
+            v = verify_answer(state.get("raw_answer", ""), inp, self.names, store=self.store,
+                              fact_signs=operator_fact_signs(self.operator, inp))
+            v_answer, verdicts, supported, reason, claims, verdict = v.answer, v.verdicts, v.supported, v.reason, v.claims, v.verdict
             if not supported and attempts <= self.config.max_reasks:
                 return {"decision": "reask", "feedback": reason}
         if supported and v_answer is not None:
             p_after, error = v_answer.probability, None
         else:
-            p_after = p_before  # an unsupported change is excluded from the chain
+            p_after = p_before  # an unsupported change contributes nothing to the probability
             proposed = f" (operator proposed {v_answer.probability:.3f}, excluded)" if v_answer is not None else ""
             error = f"unsupported after {attempts} attempt(s): {reason}{proposed}"
         record = StepRecord(
@@ -207,7 +228,7 @@ class ReasoningNodes:
             anchor_value=step.anchor_value,
             target_value=step.target_value,
             facts=facts,
-            claim=v_answer.claim if v_answer is not None else "",
+            claim=v_answer.rationale if v_answer is not None else "",
             cited=list(v_answer.cited) if v_answer is not None else [],
             verdicts=verdicts,
             supported=supported,
@@ -215,6 +236,11 @@ class ReasoningNodes:
             p_after=p_after,
             attempts=attempts,
             error=error,
+            direction=v_answer.direction if v_answer is not None else None,
+            proposed=v_answer.probability if v_answer is not None else None,
+            claims=list(claims),
+            verdict=verdict,
+            reason=reason,
         )
         anchor_id = state["anchors"][state["anchor_index"]]["trial_id"]
         return {

@@ -337,7 +337,9 @@ class Prediction(BaseModel):
 
 
 def grounding_rate(steps: list[StepRecord]) -> float | None:
-    """Share of steps whose every citation verifies (and that cite something)."""
+    """Share of steps the verifier supported: at least one claim, and every claim supported (its
+    facts retrieved and in the graph, the rationale's names and relations in them, its role and the
+    step's direction agreeing with the evidence signs, nothing contradicted)."""
     if not steps:
         return None
     return sum(1 for s in steps if s.supported) / len(steps)

@@ -17,7 +17,6 @@ from typing import Any, Iterable, Sequence
 from kgimagine.errors import TrainingError
 from kgimagine.traces import (
     ChainRecord,
-    StepAnswer,
     StepExample,
     StepInput,
     TraceIssue,
@@ -66,9 +65,10 @@ class ChainReject:
 
 
 def _step_verified(step: Any) -> bool:
+    """Supported by the verifier: every citation verified and every claim supported."""
     return bool(step.supported) and not step.error and bool(step.cited) and all(
         step.verdicts.get(c) == "verified" for c in step.cited
-    )
+    ) and all(c.verdict == "supported" for c in step.claims)
 
 
 def chain_reject_reason(chain: ChainRecord, *, threshold: float = 0.5) -> str | None:
@@ -112,14 +112,16 @@ def step_example_to_sft(ex: StepExample) -> SftExample:
 
 
 def chain_to_sft(chain: ChainRecord) -> list[SftExample]:
-    """The verified steps of a chain as SFT examples (the teacher's own claim and citations)."""
+    """The verified steps of a chain as SFT examples (the teacher's own answer: claims, rationale)."""
     out = []
     for i, step in enumerate(chain.steps):
         if not _step_verified(step):
             continue
         inp = StepInput(factor=step.factor, anchor_value=step.anchor_value, target_value=step.target_value,
                         p_before=step.p_before, facts=step.facts)
-        ans = StepAnswer(probability=step.p_after, claim=step.claim, cited=step.cited)
+        ans = step.answer()
+        if ans is None:
+            continue
         direction = "up" if step.p_after > step.p_before else "down" if step.p_after < step.p_before else "same"
         out.append(SftExample(
             example_id=f"chain:{chain.anchor_id}->{chain.target_id}:{i}",

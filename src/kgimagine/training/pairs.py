@@ -34,6 +34,8 @@ from kgimagine.errors import TrainingError
 from kgimagine.kg import queries
 from kgimagine.kg.store import GraphStore
 from kgimagine.traces import (
+    MAX_RATIONALE_CHARS,
+    Claim,
     FactRef,
     StepAnswer,
     StepExample,
@@ -43,8 +45,11 @@ from kgimagine.traces import (
     render_entities,
     render_phase_value,
     render_trial_summary,
+    role_of,
+    rule_fact_signs,
+    strip_provenance,
 )
-from kgimagine.types import Factor, NodeLabel
+from kgimagine.types import Factor, NodeLabel, RelationType
 
 #: Factors a pair can differ in, given what the graph records for a trial (plan order).
 PAIR_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.POPULATION, Factor.PHASE)
@@ -53,7 +58,6 @@ _SET_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.PHASE)
 
 DEFAULT_SMOOTHING = queries.START_SMOOTHING  # as the reasoning layer's anchor start values
 MAX_CITED = 4
-MAX_CLAIM_CHARS = 600
 
 
 class FactLike(Protocol):
@@ -321,37 +325,19 @@ def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def strip_provenance(text: str) -> str:
-    """A fact line without its trailing ``(source version, licence)`` group (nested parentheses
-    allowed): the claim restates what the fact says; the provenance stays with the fact id."""
-    text = text.rstrip()
-    if not text.endswith(")"):
-        return text
-    depth = 0
-    for i in range(len(text) - 1, -1, -1):
-        if text[i] == ")":
-            depth += 1
-        elif text[i] == "(":
-            depth -= 1
-            if depth == 0:
-                head = text[:i].rstrip()
-                return head if head else text
-    return text
-
-
-def render_claim(factor: Factor, anchor_value: str, target_value: str, cited_texts: Sequence[str]) -> str:
-    """A claim that restates the cited facts and nothing else (no invented facts)."""
-    head = f"Changing the {factor.value} from {_clip(anchor_value)} to {_clip(target_value)}: the graph states "
+def render_rationale(cited_texts: Sequence[str]) -> str:
+    """A rationale that restates the cited facts and nothing else (no other entity, no invented
+    fact), within ``MAX_RATIONALE_CHARS``: ``The graph states A TARGETS G; B TARGETS G.``"""
+    head = "The graph states "
     parts: list[str] = []
     for text in cited_texts:
         text = strip_provenance(text).strip().rstrip(".")
         candidate = head + "; ".join([*parts, text]) + "."
-        if len(candidate) > MAX_CLAIM_CHARS:
+        if len(candidate) > MAX_RATIONALE_CHARS:
             break
         parts.append(text)
-    if not parts:  # the first fact alone is too long: cut it, marked as cut
-        room = MAX_CLAIM_CHARS - len(head) - 2
-        parts = [cited_texts[0][: max(room - 1, 1)].rstrip() + "…"]
+    if not parts:  # the first fact alone is too long: no rationale (the claims carry the facts)
+        return ""
     return head + "; ".join(parts) + "."
 
 
@@ -373,6 +359,35 @@ def trial_summary(trial: TrialProfile, names: dict[str, str], *, with_outcome: b
         drug_names=[names.get(v, v) for v in drugs], drug_ids=drugs,
         disease_names=[names.get(v, v) for v in diseases], disease_ids=diseases,
     )
+
+
+def fact_ref_of(f: FactLike) -> FactRef:
+    """A retrieved fact as a ``FactRef``, with its edge and the trial outcome its text shows."""
+    edge = f.edge
+    prov = getattr(edge, "provenance", None)
+    rel = getattr(getattr(edge, "type", None), "value", "") or ""
+    outcome = None
+    if rel in ("TESTS", "STUDIES"):
+        head = f.text.split(")", 1)[0]
+        outcome = 1 if head.endswith("succeeded") else 0 if head.endswith("failed") else None
+    return FactRef(fact_id=f.fact_id, text=f.text, source=getattr(prov, "source", "") or "",
+                   licence=getattr(prov, "licence", "") or "", source_version=getattr(prov, "source_version", "") or "",
+                   subject=getattr(edge, "source", "") or "", relation=rel, object=getattr(edge, "target", "") or "",
+                   outcome=outcome)
+
+
+def pair_claims(step: StepInput, cited: Sequence[str], direction: str, a_ids: Iterable[str],
+                t_ids: Iterable[str], *, extra: int = 2) -> list[Claim]:
+    """One claim per cited fact, its role from the rule sign model (``traces.rule_fact_signs``,
+    the signs the verifier expects of an LLM); when no cited fact supports the pair's direction,
+    up to ``extra`` shown facts that do are cited too, so the example is one the verifier accepts
+    whenever the step's facts allow it."""
+    signs = rule_fact_signs(step, sides=(set(a_ids), set(t_ids)))
+    claims = [Claim(facts=[c], role=role_of(signs.get(c, 0.0))) for c in cited]
+    if direction in ("up", "down") and not any(c.role == direction for c in claims):
+        more = [f.fact_id for f in step.facts if f.fact_id not in cited and role_of(signs.get(f.fact_id, 0.0)) == direction]
+        claims += [Claim(facts=[i], role=direction) for i in more[:extra]]  # type: ignore[arg-type]
+    return claims
 
 
 def build_pair_example(
@@ -403,11 +418,7 @@ def build_pair_example(
     anchor_value = _value_text(pair.anchor, pair.factor, names)
     target_value = _value_text(pair.target, pair.factor, names)
     by_id = {f.fact_id: f for f in facts}
-    refs = []
-    for f in facts:
-        prov = getattr(f.edge, "provenance", None)
-        refs.append(FactRef(fact_id=f.fact_id, text=f.text, source=getattr(prov, "source", "") or "",
-                            licence=getattr(prov, "licence", "") or ""))
+    refs = [fact_ref_of(f) for f in facts]
     rates = base_rates if base_rates is not None else graph_base_rates(store)
     p_before = smooth(pair.anchor.label, smoothing, phase=pair.anchor.phase, base_rates=rates)
     p_after = smooth(pair.target.label, smoothing, phase=pair.target.phase, base_rates=rates)
@@ -422,9 +433,10 @@ def build_pair_example(
         target_summary=trial_summary(pair.target, names, with_outcome=False),
     )
     answer = StepAnswer(
+        direction="up" if direction == "up" else "down" if direction == "down" else "none",
         probability=p_after,
-        claim=render_claim(pair.factor, anchor_value, target_value, [by_id[c].text for c in cited]),
-        cited=cited,
+        claims=pair_claims(step, cited, direction, a_ids, t_ids),
+        rationale=render_rationale([by_id[c].text for c in cited]),
     )
     return StepExample(
         graph_version=graph_version,
@@ -505,7 +517,7 @@ __all__ = [
     "iter_pair_examples",
     "mine_pairs",
     "read_labelled_trials",
-    "render_claim",
+    "render_rationale",
     "select_cited",
     "smooth",
 ]

@@ -34,10 +34,50 @@ def test_predict_labelled_trial_needs_labels_ok(rstore, tmp_path):
 def test_predict_csv_without_label_columns_rich(rstore, tmp_path):
     res = _run(["--file", str(DATA / "trials.csv"), "--store", str(rstore.path), "--no-embed", "--k", "2"], tmp_path)
     assert res.exit_code == 0, res.output
-    assert "NCT10000001" in res.output and "grounding rate" in res.output
+    assert "NCT10000001" in res.output and "grounded" in res.output and "grounding rate" in res.output
     assert "no graph support" in res.output  # the made-up trial
-    assert "[fact:" in res.output and "[doid:684]" in res.output  # ids survive rich markup
-    assert "verified" in res.output
+    assert "[fact:" not in res.output and "sources: " in res.output  # short: no ids, one provenance footer
+    full = _run(["--file", str(DATA / "trials.csv"), "--store", str(rstore.path), "--no-embed", "--k", "2",
+                 "--explain", "full"], tmp_path)
+    assert full.exit_code == 0, full.output
+    assert "[fact:" in full.output and "[doid:684]" in full.output  # ids survive rich markup
+    assert "verified" in full.output and "claim 1" in full.output
+
+
+def test_default_output_of_one_trial_is_short_and_readable(rstore):
+    """k=5, one trial, 100 columns (not a terminal): at most 60 lines, one line per step, each
+    source with its version and licence once."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from kgimagine.cli.predict import _print_rich
+    from kgimagine.reasoning.operators.scripted import ScriptedOperator, cite_first
+    from kgimagine.reasoning.predictor import Predictor
+    from kgimagine.reasoning.spec import TrialSpec
+
+    def show(op):
+        pred = Predictor(rstore, op, k=5).predict(TrialSpec.from_graph(rstore, "NCT00000008"))
+        buf = io.StringIO()
+        _print_rich(Console(file=buf, width=100, color_system=None), pred)
+        return pred, buf.getvalue(), buf.getvalue().splitlines()
+
+    pred, text, lines = show(ScriptedOperator([cite_first(0.7)], repeat_last=True))
+    steps = sum(len(c.steps) for c in pred.chains)
+    assert len(pred.chains) == 5 and steps > 5 and pred.grounding_rate == 1.0
+    assert len(lines) <= 60 and max(map(len, lines)) <= 100
+    assert lines[0].startswith("NCT00000008") and "P(success)" in lines[0]
+    footer = next(i for i, l in enumerate(lines) if l.startswith("sources: "))
+    assert footer == 2 + len(pred.flags) + 5 + steps  # header, one line per anchor and per step
+    step_lines = [l for l in lines if l.startswith(("  ✓", "  ✗"))]
+    relation = re.compile(r" (TARGETS|TREATS|ASSOCIATED_WITH|SUBCLASS_OF|TESTS|STUDIES|CAUSES)\b")
+    assert len(step_lines) == steps and all(relation.search(l) for l in step_lines)  # the facts that moved it
+    assert text.count("CC BY-NC 4.0") == 1 and text.count("TOP non-commercial") == 1  # each licence once
+    # a rationale that names no cited entity: every step is excluded, and its line says why
+    pred, text, lines = show(ScriptedOperator([cite_first(0.7, "scripted")], repeat_last=True))
+    step_lines = [l for l in lines if l.startswith(("  ✓", "  ✗"))]
+    assert pred.grounding_rate == 0.0 and all("unsupported: the rationale" in l for l in step_lines)
 
 
 def test_predict_questions_json(rstore, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from kgimagine.errors import OperatorError
 from kgimagine.reasoning.graph import build_graph
 from kgimagine.reasoning.nodes import ReasoningNodes
-from kgimagine.reasoning.operators.scripted import ScriptedOperator, cite_first
+from kgimagine.reasoning.operators.scripted import ScriptedOperator, answer_json, cite_first
 from kgimagine.reasoning.retrieval import AnchorIndex
 from kgimagine.reasoning.spec import Prediction, TrialSpec
 from kgimagine.reasoning.state import ReasoningConfig
@@ -54,7 +54,7 @@ def test_anchors_never_target_or_unlabelled(rstore):
 
 def test_non_retrieved_citation_is_reasked_with_feedback(rstore):
     other = next(e.fact_id for e in rstore.iter_edges() if e.type.value == "CAUSES")
-    bad = json.dumps({"probability": 0.9, "claim": "cites a fact not shown", "cited": [other]})
+    bad = answer_json("up", 0.9, [([other], "up")])
     op = ScriptedOperator([bad, cite_first(0.4)], repeat_last=True)
     out, pred = run(rstore, op, k=1)
     first = pred.chains[0].steps[0]
@@ -63,7 +63,7 @@ def test_non_retrieved_citation_is_reasked_with_feedback(rstore):
 
 
 def test_garbage_and_unknown_ids_exhaust_reasks_then_step_is_excluded(rstore):
-    ghost = json.dumps({"probability": 0.99, "claim": "invented", "cited": ["fact:0000"]})
+    ghost = answer_json("up", 0.99, [(["fact:0000"], "up")])
     op = ScriptedOperator(["not json at all", ghost, "{\"probability\": 2}", cite_first(0.2)], repeat_last=True)
     out, pred = run(rstore, op, k=1, max_reasks=2)
     first = pred.chains[0].steps[0]

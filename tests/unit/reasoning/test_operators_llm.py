@@ -95,7 +95,8 @@ def make_op(server: ScriptedServer, **kw):
     return OpenAICompatibleOperator(server.base_url, "smol-merged", **kw)
 
 
-ANSWER = '{"probability": 0.4, "claim": "GIST is KIT-driven", "cited": ["fact:00a1b2c3d4e5f6a7b8c9"]}'
+ANSWER = ('{"direction": "down", "probability": 0.4, "claims": [{"facts": ["fact:00a1b2c3d4e5f6a7b8c9"], '
+          '"role": "down"}], "rationale": "drug0 TARGETS gene0"}')
 
 
 def test_openai_operator_posts_the_step_prompt_and_returns_content(server):
@@ -277,21 +278,22 @@ def test_constrained_decoding_always_yields_a_valid_answer_citing_prompt_ids(see
     assert 0.0 <= answer.probability <= 1.0
     assert answer.cited and set(answer.cited) <= {f.fact_id for f in step.facts}
     assert len(answer.cited) == len(set(answer.cited)) <= op.max_cited
-    assert json.loads(out)["claim"] == answer.claim
+    assert json.loads(out)["rationale"].strip() == answer.rationale and len(answer.rationale) <= 240
+    assert answer.direction in ("up", "down", "none") and all(len(c.facts) == 1 for c in answer.claims)
     assert op.stats["generated_tokens"] > 0 and op.stats["calls"] == 1
 
 
 def test_constrained_decoding_follows_the_models_choices():
-    """A model that strongly prefers the tokens '1' and '"]' answers probability 1, claim "1", and
-    cites the one fact id with '1' where the ids branch: the decoder follows its scores."""
+    """A model that strongly prefers the tokens '1' and '"]' answers probability 1, rationale "1",
+    and first cites the one fact id with '1' where the ids branch: the decoder follows its scores."""
     tok = CharTokenizer()
     step = make_step(n_facts=4)  # ids fact:00..., fact:01..., fact:02..., fact:03...
     bias = {tok.index["1"]: 50.0, tok.index['"]']: 60.0}
     op = fake_local_operator(RandomLM(len(tok), 0, bias), tok, max_new_tokens=40)
     answer = parse_step_answer(op.imagine(step))
     assert answer.probability == 1.0
-    assert answer.claim == "1"  # '"]' would close the string, so the claim ends after one token
-    assert answer.cited == ["fact:01a1b2c3d4e5f6a7b8c9"]
+    assert answer.rationale == "1"  # '"]' would close the string, so it ends after one token
+    assert answer.cited[0] == "fact:01a1b2c3d4e5f6a7b8c9"
 
 
 def test_constrained_decoding_without_facts_cites_nothing():

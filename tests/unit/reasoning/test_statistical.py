@@ -7,7 +7,9 @@ from kgimagine.kg import queries
 from kgimagine.reasoning.operators.statistical import ALL_NAMES, RULE_WEIGHTS, StatisticalOperator, pair_design
 from kgimagine.reasoning.predictor import Predictor
 from kgimagine.reasoning.spec import TrialSpec
-from kgimagine.traces import FactRef, StepInput, parse_step_answer
+from kgimagine.reasoning.nodes import fact_ref
+from kgimagine.reasoning.verifier import NameIndex, verify_step
+from kgimagine.traces import StepInput, parse_step_answer, role_of
 from kgimagine.types import Factor
 from tests.unit.reasoning import graph_fixture as G
 
@@ -16,7 +18,7 @@ def _step(store, factor, a_val, t_val, a_ids, t_ids, ctx, p=0.5, summary_t="new 
     facts = queries.facts_for_change(store, factor, a_ids, t_ids, context_ids=ctx)
     return StepInput(
         factor=factor, anchor_value=a_val, target_value=t_val, p_before=p,
-        facts=[FactRef(fact_id=f.fact_id, text=f.text, source=f.source, licence=f.licence) for f in facts],
+        facts=[fact_ref(f) for f in facts],
         anchor_summary=f"anchor: {' '.join(f'[{i}]' for i in ctx)}", target_summary=summary_t,
     )
 
@@ -98,3 +100,26 @@ def test_statistical_chain_follows_a_twin_trials_outcome(label):
     with_twin = _predict_trial8([node], edges)
     assert with_twin.anchors[0] == twin
     assert (with_twin.probability > base.probability) if label else (with_twin.probability < base.probability)
+
+
+def test_statistical_operator_end_to_end_is_fully_grounded(rstore):
+    pred = Predictor(rstore, StatisticalOperator(rstore), k=3).predict(TrialSpec.from_graph(rstore, "NCT00000008"))
+    assert pred.steps_total > 0 and pred.grounding_rate == 1.0
+    assert 0 < pred.probability < 1
+
+
+@pytest.mark.parametrize("factor, a, t, ctx", [
+    (Factor.DRUG, G.SORAFENIB, G.SUNITINIB, [G.HCC]),
+    (Factor.DRUG, G.IMATINIB, G.METFORMIN, [G.GIST]),
+    (Factor.DISEASE, G.HCC, G.GIST, [G.SORAFENIB]),
+])
+def test_answers_agree_with_the_operators_own_signs(rstore, factor, a, t, ctx):
+    """Roles are the signs of the operator's own evidence, and the answer passes the verifier."""
+    op = StatisticalOperator(rstore)
+    step = _step(rstore, factor, f"x [{a}]", f"y [{t}]", [a], [t], ctx, p=0.6)
+    ans = op.answer(step)
+    signs = op.fact_signs(step)
+    assert ans.claims and all(c.role == role_of(sum(signs.get(f, 0.0) for f in c.facts)) for c in ans.claims)
+    assert set(signs) <= {f.fact_id for f in step.facts}
+    v = verify_step(ans, step, NameIndex.from_store(rstore), store=rstore, fact_signs=signs)
+    assert v.supported, v.reason

@@ -9,28 +9,36 @@ from kgimagine.kg import queries
 from kgimagine.reasoning.aggregate import aggregate_chains, logit
 from kgimagine.reasoning.plan import build_plan
 from kgimagine.reasoning.retrieval import Anchor, ResolvedTarget
-from kgimagine.reasoning.verifier import verify_answer, verify_citations
+from kgimagine.reasoning.nodes import fact_ref
+from kgimagine.reasoning.verifier import NameIndex, verify_answer, verify_citations
+from kgimagine.traces import StepInput
 from kgimagine.types import Factor
 from tests.unit.reasoning import graph_fixture as G
 
 
 def _ans(cited, p=0.6):
-    return json.dumps({"probability": p, "claim": "c", "cited": cited})
+    return json.dumps({"direction": "down", "probability": p, "claims": [{"facts": [c], "role": "down"} for c in cited]})
 
 
 def test_verdicts(rstore):
-    facts = queries.facts_for_change(rstore, Factor.DRUG, [G.IMATINIB], [G.SUNITINIB], context_ids=[G.GIST], budget=3)
+    facts = [fact_ref(f) for f in queries.facts_for_change(rstore, Factor.DRUG, [G.IMATINIB], [G.SUNITINIB],
+                                                            context_ids=[G.GIST], budget=12)]
+    step = StepInput(factor=Factor.DRUG, anchor_value=f"Imatinib [{G.IMATINIB}]", target_value=f"Sunitinib [{G.SUNITINIB}]",
+                     p_before=0.7, facts=facts)
+    names = NameIndex.from_store(rstore)
     shown = [f.fact_id for f in facts]
+    down = next(f.fact_id for f in facts if f.relation == "TREATS")  # Imatinib TREATS GIST: given up -> down
     other = next(e.fact_id for e in rstore.iter_edges() if e.fact_id not in shown)
     v = verify_citations([shown[0], other, "fact:doesnotexist"], shown, rstore)
     assert v == {shown[0]: "verified", other: "not_retrieved", "fact:doesnotexist": "unknown_fact"}
-    ok = verify_answer(_ans([shown[0]]), shown, rstore)
-    assert ok.supported and ok.answer.probability == 0.6 and ok.reason == ""
-    bad = verify_answer(_ans([shown[0], other]), shown, rstore)
+    ok = verify_answer(_ans([down]), step, names, store=rstore)
+    assert ok.supported and ok.answer.probability == 0.6 and ok.reason == "" and ok.verdict == "supported"
+    bad = verify_answer(_ans([down, other]), step, names, store=rstore)
     assert not bad.supported and other in bad.reason and "not retrieved" in bad.reason
-    none = verify_answer(_ans([]), shown, rstore)
-    assert not none.supported and "cites no fact" in none.reason
-    garbage = verify_answer("I think it will work!", shown, rstore)
+    assert [c.verdict for c in bad.claims] == ["supported", "unsupported"]
+    none = verify_answer(_ans([]), step, names, store=rstore)
+    assert not none.supported and "no claim" in none.reason
+    garbage = verify_answer("I think it will work!", step, names, store=rstore)
     assert garbage.answer is None and not garbage.supported and "unparsable" in garbage.reason
     # a fact id shown but deleted from the graph would be unknown: simulate with a fake id in "shown"
     assert verify_citations(["fact:ghost"], ["fact:ghost"], rstore) == {"fact:ghost": "unknown_fact"}

@@ -72,7 +72,7 @@ def other_base_dir(tmp_path_factory, byte_tokenizer) -> Path:
 
 def make_step_examples(n: int = 6, graph_version: str = "kg-test"):
     """Synthetic but schema-valid pair examples (answers depend on the input: learnable)."""
-    from kgimagine.traces import FactRef, StepAnswer, StepExample, StepInput
+    from kgimagine.traces import Claim, FactRef, StepAnswer, StepExample, StepInput
     from kgimagine.types import Factor
 
     out = []
@@ -82,8 +82,9 @@ def make_step_examples(n: int = 6, graph_version: str = "kg-test"):
                  FactRef(fact_id=f"fact:{i:04d}b", text=f"drug{i + 1} TARGETS GENE{i}")]
         step = StepInput(factor=Factor.DRUG, anchor_value=f"drug{i}", target_value=f"drug{i + 1}",
                          p_before=0.15 if up else 0.85, facts=facts)
-        answer = StepAnswer(probability=0.85 if up else 0.15, claim=f"both target GENE{i}",
-                            cited=[facts[0].fact_id, facts[1].fact_id])
+        answer = StepAnswer(direction="up" if up else "down", probability=0.85 if up else 0.15,
+                            claims=[Claim(facts=[f.fact_id], role="up" if up else "down") for f in facts],
+                            rationale=f"both target GENE{i}")
         out.append(StepExample(graph_version=graph_version, split="phase_I_train", origin="pair",
                                example_id=f"pair:{i}", anchor_id=f"clinicaltrials:NCT{i:08d}",
                                target_id=f"clinicaltrials:NCT{i + 1:08d}", step=step, answer=answer,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kgimagine.errors import TraceFormatError, TrainingError
-from kgimagine.traces import ChainRecord, FactRef, StepRecord, iter_traces, render_step_answer, write_traces
+from kgimagine.traces import CheckedClaim, ChainRecord, FactRef, StepRecord, iter_traces, render_step_answer, write_traces
 from kgimagine.training.datasets import (
     IGNORE_INDEX,
     chain_reject_reason,
@@ -81,7 +81,9 @@ def _chain(*, supported=True, verdict="verified", p_final=0.8, label=1) -> Chain
     step = StepRecord(factor=Factor.DRUG, anchor_value="a", target_value="b",
                       facts=[FactRef(fact_id="fact:1", text="a TARGETS G")], claim="a TARGETS G",
                       cited=["fact:1"], verdicts={"fact:1": verdict}, supported=supported,
-                      p_before=0.85, p_after=p_final)
+                      p_before=0.85, p_after=p_final, direction="down" if p_final < 0.85 else "none",
+                      claims=[CheckedClaim(facts=["fact:1"], role="down" if p_final < 0.85 else "context",
+                                           verdict="supported" if supported else "unsupported")])
     return ChainRecord(graph_version="kg-test", split="phase_I_train", target_id="clinicaltrials:NCT2",
                        anchor_id="clinicaltrials:NCT1", anchor_label=1, target_label=label, operator="teacher",
                        steps=[step], p_final=p_final)
@@ -99,4 +101,4 @@ def test_rejection_sampling_keeps_only_verified_correct_chains(tmp_path):
     write_traces(path, [good, wrong])
     data = read_sft_data([path])
     assert len(data.examples) == 1 and data.skipped == {"rejected chain": 1}
-    assert '"cited": ["fact:1"]' in data.examples[0].answer
+    assert '"facts": ["fact:1"]' in data.examples[0].answer

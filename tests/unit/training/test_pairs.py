@@ -209,13 +209,13 @@ def test_real_retrieval_never_shows_the_target_outcome(graph):
         assert set(ex.answer.cited) <= {f.fact_id for f in ex.step.facts}
 
 
-def test_claim_restates_cited_facts_without_provenance():
-    from kgimagine.training.pairs import render_claim, strip_provenance
+def test_rationale_restates_cited_facts_without_provenance():
+    from kgimagine.training.pairs import render_rationale, strip_provenance
 
     line = "Fludarabine TRIALLED_FOR melanoma (repodb repoDB, not stated (research data; Brown & Patel))"
     assert strip_provenance(line) == "Fludarabine TRIALLED_FOR melanoma"
     assert strip_provenance("GENE1 (alias) TARGETS x") == "GENE1 (alias) TARGETS x"
-    claim = render_claim(Factor.DRUG, "a", "b", [line, "b TARGETS KIT (drugbank 4.2, CC BY-NC 4.0)"])
-    assert claim == "Changing the drug from a to b: the graph states Fludarabine TRIALLED_FOR melanoma; b TARGETS KIT."
-    long = render_claim(Factor.DISEASE, "x" * 500, "y" * 500, ["f " * 400])
-    assert len(long) <= 600
+    text = render_rationale([line, "b TARGETS KIT (drugbank 4.2, CC BY-NC 4.0)"])
+    assert text == "The graph states Fludarabine TRIALLED_FOR melanoma; b TARGETS KIT."
+    assert render_rationale(["f " * 400]) == ""  # too long for 240 characters: the claims carry it
+    assert len(render_rationale(["a TARGETS b"] * 40)) <= 240

@@ -2,8 +2,13 @@
 
 An operator receives a ``StepInput`` (current probability, the one change, the retrieved facts)
 and returns its raw answer text, which must be one JSON object in the format of
-``kgimagine.traces.render_step_answer``. The reasoning graph parses and validates it, verifies
-the citations, and re-asks with ``feedback`` (the reason the last answer was refused), bounded.
+``kgimagine.traces.render_step_answer`` (direction, probability, claims, rationale). The
+reasoning graph parses and validates it, verifies every claim (``reasoning/verifier.py``), and
+re-asks with ``feedback`` (the reason the last answer was refused), bounded.
+
+Optional: ``fact_signs(step) -> dict[str, float]`` (fact id -> the signed contribution the
+operator's own model gives it; ``None`` for "no model"). When present, the verifier checks claim
+roles against it; otherwise against ``kgimagine.traces.rule_fact_signs``.
 """
 
 from __future__ import annotations

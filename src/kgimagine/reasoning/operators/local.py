@@ -1,31 +1,32 @@
 """``LocalOperator``: an imagination step answered by a local causal LM (SmolLM2 by default).
 
 Decoding (``constrained=True``, the default) is a small hand-written loop over the model with a
-KV cache that fills the fixed answer template field by field. What the model chooses and what is
-forced, exactly:
+KV cache that fills the fixed answer template field by field — a grammar that admits only the
+retrieved fact ids, the direction and role enums and a bounded rationale. What the model chooses
+and what is forced, exactly:
 
 1. The prompt is the tokenizer's chat template over ``traces.render_step_messages(step)`` (plus
    the re-ask ``feedback`` as a last user line), and the assistant turn is prefilled with
-   ``{"probability": `` — forced, not generated.
-2. probability: the model's highest-scoring token among those that keep the text a prefix of a
-   number in [0, 1] with at most 3 decimals (``0``, ``0.35``, ``1``, ``1.0``); the number ends as
-   soon as the model's unrestricted favourite token is not such a continuation (or at 3
-   decimals). If it ends on an incomplete ``0.`` the best digit is taken; with no digit at all
-   ``0.5`` is forced.
-3. ``, "claim": "`` is forced; the claim is free greedy text until the model emits a token holding
-   ``"``, a backslash, a brace or a control character such as a newline (cut there), or the
-   claim budget runs out.
-4. ``", "cited":`` is forced; each citation is decoded through a token trie of the fact ids shown
-   in the prompt (opened by `` ["`` for the first, `` "`` for the next), so the model picks
-   *which* ids (best-scoring path) but cannot invent one. After each id the model chooses between
-   the tokens ``",`` (another id, at most ``max_cited``) and ``"]`` (done) by their scores. With
-   no facts, `` []`` is forced.
-5. ``}`` is forced. The returned text is exactly the decoded token stream.
+   ``{"direction":`` — forced, not generated.
+2. direction: the model's best of `` "up"``, `` "down"``, `` "none"`` (token trie over the three).
+3. ``, "probability": `` is forced; the number is the model's highest-scoring token among those
+   that keep the text a prefix of a number in [0, 1] with at most 3 decimals; it ends as soon as
+   the model's unrestricted favourite token is not such a continuation (or at 3 decimals); an
+   incomplete ``0.`` takes the best digit; with no digit at all ``0.5`` is forced.
+4. ``, "claims": [`` is forced; each claim is ``{"facts": ["<id>"], "role": "<role>"}``: the id
+   is decoded through a token trie of the fact ids shown in the prompt (not yet cited), so the
+   model picks *which* id but cannot invent one; the role is the model's best of up / down /
+   context; the braces and keys are forced. After each claim the model chooses ``,`` (another
+   claim, at most ``max_cited``) or ``]`` by their scores. With no facts, ``]`` is forced.
+5. ``, "rationale": "`` is forced; the rationale is free greedy text until the model emits a
+   token holding ``"``, a backslash, a brace or a control character (cut there), 240 characters
+   or the token budget; ``"}`` is forced. The returned text is exactly the decoded token stream.
 
-So the JSON shape is guaranteed and cited ids always come from the prompt; the probability, the
-claim and the choice of ids are the model's. The verifier still checks every citation against the
-graph. ``constrained=False`` runs plain greedy ``generate`` after the same prefill (stopping after
-the first ``}``) — used to measure how often the bare model produces a valid answer.
+So the JSON shape is guaranteed and cited ids always come from the prompt; the direction, the
+probability, the choice of ids and roles and the rationale are the model's. The verifier still
+checks every claim (``reasoning/verifier.py``). ``constrained=False`` runs plain greedy
+``generate`` after the same prefill, cut after the first complete JSON object — used to measure
+how often the bare model produces a valid answer.
 
 ``temperature > 0`` samples (softmax over the allowed tokens) instead of taking the best token.
 """
@@ -38,11 +39,16 @@ from pathlib import Path
 from typing import Any
 
 from kgimagine.errors import OperatorError
-from kgimagine.traces import StepInput, render_step_messages
+from kgimagine.traces import MAX_RATIONALE_CHARS, StepInput, render_step_messages
 
-PREFILL = '{"probability": '
-CLAIM_OPEN = ', "claim": "'
-CITED_OPEN = '", "cited":'
+PREFILL = '{"direction":'
+DIRECTIONS = (' "up"', ' "down"', ' "none"')
+ROLES = (' "up"', ' "down"', ' "context"')
+PROBABILITY_OPEN = ', "probability": '
+CLAIMS_OPEN = ', "claims": ['
+CLAIM_OPEN = '{"facts":'
+ROLE_OPEN = ', "role":'
+RATIONALE_OPEN = '], "rationale": "'
 _PROB_PREFIX = re.compile(r"^(0(\.\d{0,3})?|1(\.0{0,3})?)?$")
 _PROB_COMPLETE = re.compile(r"^(0|1|0\.\d{1,3}|1\.0{1,3})$")
 _MAX_PROB_CHARS = 5
@@ -162,6 +168,8 @@ class LocalOperator:
 
     # -- decoding ---------------------------------------------------------------------------
     def _free(self, ids: Any) -> tuple[str, int, int]:
+        import json
+
         out = self._model.generate(
             ids,
             max_new_tokens=self.max_new_tokens,
@@ -170,13 +178,15 @@ class LocalOperator:
             top_p=None,
             top_k=None,
             pad_token_id=self._tokenizer.eos_token_id,
-            stop_strings=["}"],
-            tokenizer=self._tokenizer,
         )
         new = out[0, ids.shape[1]:]
         text = self._tokenizer.decode(new, skip_special_tokens=True)
-        end = text.find("}")
-        return (text[: end + 1] if end >= 0 else text), int(new.shape[0]), 0
+        try:  # cut after the first complete JSON object
+            _, end = json.JSONDecoder().raw_decode(PREFILL + text)
+            text = (PREFILL + text)[:end][len(PREFILL):]
+        except json.JSONDecodeError:
+            pass
+        return text, int(new.shape[0]), 0
 
     def _constrained(self, ids: Any, step: StepInput) -> tuple[str, int, int]:
         run = _Run(self._model, self._vocab, ids, self.temperature, self.seed)
@@ -184,7 +194,11 @@ class LocalOperator:
         vocab = self._vocab
         assert vocab is not None
 
-        # 1. probability
+        # 1. direction
+        self._choose_text(run, DIRECTIONS)
+
+        # 2. probability
+        run.push(vocab.encode(PROBABILITY_OPEN), generated=False)
         number = ""
         while len(number) < _MAX_PROB_CHARS and budget > 0:
             allowed = [
@@ -202,46 +216,71 @@ class LocalOperator:
             run.push([tok], generated=True)
             budget -= 1
         if not _PROB_COMPLETE.match(number):  # "", "0." or "1." -> complete it deterministically
-            fix = " 0.5" if not number else ("0" if number.endswith(".") else "")
+            fix = "0.5" if not number else ("0" if number.endswith(".") else "")
             run.push(vocab.encode(fix), generated=False)
-            number += fix.lstrip()
+            number += fix
 
-        # 2. claim
-        run.push(vocab.encode(CLAIM_OPEN), generated=False)
-        claim_budget = max(8, budget - 4 * min(len(step.facts), self.max_cited) - 4)
-        claim_tokens = 0
-        while claim_tokens < claim_budget:
-            tok = run.pick(vocab.claim_tokens) if claim_tokens == 0 else run.best(None)
-            if claim_tokens > 0 and (tok in vocab.stop_tokens or tok in vocab.special_ids):
-                piece = vocab.text(tok)
-                cut = next((i for i, c in enumerate(piece) if _ends_claim(c)), len(piece))
-                head = piece[:cut] if tok not in vocab.special_ids else ""
-                if head:
-                    run.push(vocab.encode(head), generated=True)
-                break
-            run.push([tok], generated=True)
-            claim_tokens += 1
-
-        # 3. citations
-        run.push(vocab.encode(CITED_OPEN), generated=False)
+        # 3. claims: one retrieved fact each, a role each
+        run.push(vocab.encode(CLAIMS_OPEN), generated=False)
         remaining = list(dict.fromkeys(f.fact_id for f in step.facts))
-        if not remaining:
-            run.push(vocab.encode(" []}"), generated=False)
-            return run.text(), run.generated, run.forced
         cited = 0
-        while True:
-            chosen = self._pick_id(run, remaining, first=cited == 0)
+        while remaining:
+            run.push(vocab.encode(CLAIM_OPEN), generated=False)
+            chosen = self._pick_id(run, remaining, first=True)
             remaining.remove(chosen)
             cited += 1
-            if not remaining or cited >= self.max_cited:
-                run.push([vocab.close], generated=False)
+            run.push([vocab.close], generated=False)
+            run.push(vocab.encode(ROLE_OPEN), generated=False)
+            self._choose_text(run, ROLES)
+            run.push(vocab.encode("}"), generated=False)
+            if not remaining or cited >= self.max_cited or self._choose_text(run, (",", "]")) == "]":
                 break
-            tok = run.choose(vocab.comma, vocab.close)
+        # the "]" closing the list is part of RATIONALE_OPEN (forced) unless the model chose it
+        opening = RATIONALE_OPEN if not run.text().endswith("]") else RATIONALE_OPEN[1:]
+        run.push(vocab.encode(opening), generated=False)
+
+        # 4. rationale
+        rationale = ""
+        limit = max(8, budget - run.generated)
+        for _ in range(limit):
+            tok = run.pick(vocab.claim_tokens) if not rationale else run.best(None)
+            piece = vocab.text(tok)
+            if rationale and (tok in vocab.stop_tokens or tok in vocab.special_ids):
+                cut = next((i for i, c in enumerate(piece) if _ends_claim(c)), len(piece))
+                head = piece[:cut] if tok not in vocab.special_ids else ""
+                if head and len(rationale) + len(head) <= MAX_RATIONALE_CHARS:
+                    run.push(vocab.encode(head), generated=True)
+                break
+            if len(rationale) + len(piece) > MAX_RATIONALE_CHARS:
+                break
             run.push([tok], generated=True)
-            if tok == vocab.close:
-                break
-        run.push(vocab.encode("}"), generated=False)
+            rationale += piece
+        run.push(vocab.encode('"}'), generated=False)
         return run.text(), run.generated, run.forced
+
+    def _choose_text(self, run: "_Run", options: tuple[str, ...]) -> str:
+        """The model's best of a few fixed texts (a token trie over their encodings)."""
+        vocab = self._vocab
+        assert vocab is not None
+        alive = {o: vocab.encode(o) for o in options}
+        pos = 0
+        while True:
+            if len(alive) == 1:
+                (o, seq), = alive.items()
+                run.push(seq[pos:], generated=pos > 0 or len(options) > 1)
+                return o
+            done = [o for o, seq in alive.items() if len(seq) == pos]
+            if done:  # an option that is a prefix of another: take it (not the case for our options)
+                return done[0]
+            shared = _common_prefix([seq[pos:] for seq in alive.values()])
+            if shared:
+                run.push(shared, generated=False)
+                pos += len(shared)
+                continue
+            tok = run.pick(sorted({seq[pos] for seq in alive.values()}))
+            run.push([tok], generated=True)
+            alive = {o: seq for o, seq in alive.items() if seq[pos] == tok}
+            pos += 1
 
     def _pick_id(self, run: "_Run", candidates: list[str], *, first: bool) -> str:
         vocab = self._vocab

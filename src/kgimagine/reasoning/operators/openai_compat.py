@@ -3,8 +3,10 @@
 It POSTs ``{base_url}/chat/completions`` (vLLM, Ollama, llama.cpp server, OpenAI, ...) with the
 step prompt of ``traces.render_step_messages`` and returns the message content unparsed (the
 reasoning graph parses, verifies and re-asks). ``response_format={"type": "json_object"}`` is sent
-by default; a server that rejects it (HTTP 400 naming ``response_format``) is asked again without
-it, once, and remembered.
+by default; ``json_mode="schema"`` sends ``traces.step_answer_schema(step)`` instead (a JSON
+Schema whose fact ids are an enum of the retrieved ids, so a server with schema-constrained
+decoding such as vLLM cannot invent an id). A server that rejects either (HTTP 400 naming
+``response_format``) is asked again without it, once, and remembered.
 
 Retries are bounded and chosen by error type: HTTP 429, 5xx and connection/timeouts are retried up
 to ``max_retries`` times with exponential backoff (``Retry-After`` honoured, capped); 401/403 and
@@ -20,7 +22,7 @@ import time
 from typing import Any
 
 from kgimagine.errors import OperatorError
-from kgimagine.traces import StepInput, render_step_messages
+from kgimagine.traces import StepInput, render_step_messages, step_answer_schema
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 MAX_BACKOFF_S = 30.0
@@ -39,7 +41,7 @@ class OpenAICompatibleOperator:
         *,
         temperature: float = 0.0,
         max_tokens: int = 256,
-        json_mode: bool = True,
+        json_mode: bool | str = True,
         backoff_s: float = 1.0,
         transport: Any = None,
     ) -> None:
@@ -47,6 +49,8 @@ class OpenAICompatibleOperator:
             raise OperatorError(f"base_url {base_url!r} must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)")
         if not model:
             raise OperatorError("model must name the served model (e.g. the --served-model-name given to vllm serve)")
+        if json_mode not in (True, False, "schema"):
+            raise OperatorError(f"json_mode={json_mode!r} must be True, False or 'schema'")
         if max_retries < 0:
             raise OperatorError(f"max_retries={max_retries} must be >= 0")
         import httpx  # light, but only operators that talk HTTP need it
@@ -94,7 +98,12 @@ class OpenAICompatibleOperator:
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
-        if self.json_mode:
+        if self.json_mode == "schema":
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "step_answer", "schema": step_answer_schema(step), "strict": True},
+            }
+        elif self.json_mode:
             payload["response_format"] = {"type": "json_object"}
         data = self._post_with_retries(payload)
         try:

@@ -11,8 +11,10 @@ Weights are either a transparent rule set (``RULE_WEIGHTS``, the default) or fit
 pair (anchor a, target t) the steps' features are summed (the model is additive in logit space)
 and a logistic regression with the anchor's start logit as offset predicts t's label.
 
-It cites the retrieved facts behind the features that moved the estimate most, and answers in the
-``render_step_answer`` format.
+It answers in the ``render_step_answer`` format: the direction of the move, one claim per shown
+fact behind the features that moved the estimate most (role = the sign of the fact's share of
+the contributions), no rationale. ``fact_signs`` exposes those signs so the verifier checks the
+roles against the operator's own model.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from kgimagine.errors import ReasoningError
 from kgimagine.kg import queries
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import logit, sigmoid
-from kgimagine.traces import StepAnswer, StepInput, render_step_answer
+from kgimagine.traces import MAX_CLAIM_FACTS, Claim, StepAnswer, StepInput, render_step_answer, role_of
 from kgimagine.types import Factor
 
 FACTOR_BIAS_NAMES: tuple[str, ...] = tuple(f"bias_{f.value}" for f in Factor)
@@ -52,6 +54,8 @@ RULE_WEIGHTS["bias_disease"] = -0.2
 RULE_WEIGHTS["bias_drug"] = -0.2
 
 ALL_NAMES: tuple[str, ...] = queries.FEATURE_NAMES + FACTOR_BIAS_NAMES
+#: A move of at most this much is direction "none" (the verifier's threshold).
+NO_MOVE = 0.005
 
 
 def _trial_ids(text: str) -> list[str]:
@@ -71,6 +75,7 @@ class StatisticalOperator:
             w = {name: float(weights.get(name, 0.0)) for name in ALL_NAMES}
         self.weights = w
         self.fitted_on = fitted_on
+        self._cache: tuple[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -92,41 +97,85 @@ class StatisticalOperator:
             target_phase=step.target_value if step.factor is Factor.PHASE else None,
         )
 
-    def answer(self, step: StepInput) -> StepAnswer:
+    def _contributions(self, step: StepInput) -> tuple[queries.ChangeEvidence, dict[str, float], float]:
+        key = step.model_dump_json()
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
         ev = self.evidence(step)
-        contrib = {name: self.weights[name] * ev.features[name] for name in queries.FEATURE_NAMES}
-        bias = self.weights[f"bias_{step.factor.value}"]
+        shown = {f.fact_id for f in step.facts}
+        support = {name: set(ev.support.get(name, ())) for name in queries.FEATURE_NAMES}
+        # the operator moves only on evidence it can cite, about what changes:
+        # - a feature none of whose backing facts was shown for this step does not move it (e.g.
+        #   the drugs' indications in a population step);
+        # - a target-side feature backed by exactly the facts of its anchor-side twin describes the
+        #   unchanged side twice (same drugs on both sides of a disease or trial-level change): the
+        #   pair does not move it.
+        same = {
+            name
+            for t, a in (("target_indicated", "anchor_indicated"), ("target_prior_success", "anchor_prior_success"))
+            if support[t] and support[t] == support[a]
+            for name in (t, a, "target_prior_n" if t == "target_prior_success" else t)
+        }
+        contrib = {
+            name: self.weights[name] * ev.features[name] if (shown & support[name] and name not in same) else 0.0
+            for name in queries.FEATURE_NAMES
+        }
+        out = (ev, contrib, self.weights[f"bias_{step.factor.value}"])
+        self._cache = (key, out)
+        return out
+
+    def fact_signs(self, step: StepInput) -> dict[str, float]:
+        """The model's own evidence per shown fact: each feature's logit contribution shared out
+        over the shown facts that back it (a fact backing several features sums them); the factor
+        bias (the prior cost of the change itself) shared out over the shown facts that state the
+        change — touching the changed entities — and back no feature (at most 2)."""
+        ev, contrib, bias = self._contributions(step)
+        shown = {f.fact_id for f in step.facts}
+        signs: dict[str, float] = {}
+        for name, c in contrib.items():
+            ids = [i for i in ev.support.get(name, ()) if i in shown]
+            if abs(c) < 1e-9 or not ids:
+                continue
+            for i in ids:
+                signs[i] = signs.get(i, 0.0) + c / len(ids)
+        carriers = self._bias_carriers(step, signs)
+        if abs(bias) > 1e-9:
+            for i in carriers:
+                signs[i] = signs.get(i, 0.0) + bias / len(carriers)
+        return signs
+
+    def _bias_carriers(self, step: StepInput, feature_signs: dict[str, float]) -> list[str]:
+        touching = set(queries.find_ids(step.anchor_value)) | set(queries.find_ids(step.target_value))
+        return [f.fact_id for f in step.facts
+                if {f.subject, f.object} & touching and abs(feature_signs.get(f.fact_id, 0.0)) < 1e-9][:2]
+
+    def answer(self, step: StepInput) -> StepAnswer:
+        """Direction and probability from the features and the factor bias; one claim per shown
+        fact behind the features that moved the estimate most (at most 4), plus the facts that
+        carry the bias when it sets the direction; roles from ``fact_signs``."""
+        ev, contrib, bias = self._contributions(step)
         delta = sum(contrib.values()) + bias
         p = step.p_before if abs(delta) < 1e-9 else round(sigmoid(logit(step.p_before) + delta), 3)
-        shown = [f.fact_id for f in step.facts]
-        shown_set = set(shown)
+        direction = "up" if p - step.p_before > NO_MOVE else "down" if p - step.p_before < -NO_MOVE else "none"
+        if direction == "none":
+            p = step.p_before
+        signs = self.fact_signs(step)
+        shown_set = {f.fact_id for f in step.facts}
         cited: list[str] = []
-        used: list[str] = []
         for name in sorted(contrib, key=lambda n: (-abs(contrib[n]), n)):
             if abs(contrib[name]) < 1e-9:
                 continue
-            ids = [i for i in ev.support.get(name, ()) if i in shown_set and i not in cited]
-            if ids:
-                used.append(f"{name}={ev.features[name]:.2f}")
-                cited.extend(ids[:2])
+            cited += [i for i in ev.support.get(name, ()) if i in shown_set and i not in cited][:MAX_CLAIM_FACTS]
             if len(cited) >= 4:
                 break
-        if not cited:
-            # only the factor bias moves the estimate: it rests on the shown records of the two sides
+        roles = {i: role_of(signs.get(i, 0.0)) for i in shown_set}
+        if direction != "none" and not any(roles[i] == direction for i in cited):
+            cited += [f.fact_id for f in step.facts if roles[f.fact_id] == direction and f.fact_id not in cited][:2]
+        if not cited:  # nothing moved it: the facts that state the change, as context
             touching = set(queries.find_ids(step.anchor_value)) | set(queries.find_ids(step.target_value))
-            edges = self.store.get_edges(shown)
-            cited = [i for i in shown if i in edges and (edges[i].source in touching or edges[i].target in touching)][:2]
-            if cited:
-                used.append(f"no graph feature differs; factor bias {bias:+.2f}")
-        if not cited:
-            return StepAnswer(
-                probability=step.p_before,
-                claim=f"No retrieved fact bears on the {step.factor.value} change; probability unchanged.",
-                cited=[],
-            )
-        direction = "raises" if delta > 1e-9 else "lowers" if delta < -1e-9 else "leaves"
-        claim = f"Changing {step.factor.value} {direction} the estimate ({', '.join(used)})."
-        return StepAnswer(probability=p, claim=claim[:600], cited=cited)
+            cited = [f.fact_id for f in step.facts if {f.subject, f.object} & touching][:2]
+        claims = [Claim(facts=[i], role=roles[i]) for i in cited]
+        return StepAnswer(direction=direction, probability=p, claims=claims, rationale="")
 
     def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
         return render_step_answer(self.answer(step))
