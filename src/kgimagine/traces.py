@@ -74,8 +74,9 @@ class StepInput(BaseModel):
     facts: list[FactRef]
     anchor_summary: str = ""  # e.g. "NCT001 (phase 2, succeeded): imatinib in GIST"
     target_summary: str = ""
-    anchor_id: str = ""  # the anchor trial's graph id (operators that score trials read it)
-    target_key: str = ""  # the target's key (NCT id or spec hash): never a label lookup
+    # routing for operators that score whole trials (the learned one); never serialised
+    anchor_id: str = Field(default="", exclude=True)  # the anchor trial's graph id
+    target_key: str = Field(default="", exclude=True)  # the target's key (NCT id or spec hash)
 
 
 class Claim(BaseModel):

@@ -149,7 +149,8 @@ class ReasoningNodes:
         target = ResolvedTarget.model_validate(state["target"])
         spec = TrialSpec.model_validate(state["spec"])
         steps = build_plan(anchor, target, target_criteria=spec.criteria,
-                           complete=bool(getattr(self.operator, "complete_plan", False)))
+                           complete=bool(getattr(self.operator, "complete_plan", False)),
+                           skip=frozenset(getattr(self.operator, "start_factors", ())))
         p_start = anchor.p_start
         start = getattr(self.operator, "anchor_start", None)
         if start is not None:  # factors that are not steps start at the target's value
@@ -275,6 +276,10 @@ class ReasoningNodes:
         if chains:
             p = aggregate_chains([c.p_end for c in chains], [c.similarity for c in chains])
             method = AGGREGATE_METHOD
+            started = sorted(f.value for f in getattr(self.operator, "start_factors", ()))
+            if started:
+                method += (f"; {', '.join(started)} score applied at each chain's start "
+                           "(the eligibility-text model is not a graph fact, so it is never a step)")
         else:
             p = float(state.get("base_rate", 0.5))
             method = ("model estimate (no anchor chains)" if hasattr(self.operator, "prepare_target")

@@ -31,14 +31,16 @@ class PlanStep(BaseModel):
 
 
 def build_plan(
-    anchor: Anchor, target: ResolvedTarget, *, target_criteria: str = "", complete: bool = False
+    anchor: Anchor, target: ResolvedTarget, *, target_criteria: str = "", complete: bool = False,
+    skip: frozenset[Factor] = frozenset(),
 ) -> list[PlanStep]:
     """The ordered steps from ``anchor`` to ``target`` (empty when nothing differs that we can see).
 
     By default a factor unknown on either side (no resolved drug, no criteria, no phase) is not a
     step: we cannot tell that it differs, and the graph has nothing to say about it. With
     ``complete`` (operators that score every trial, e.g. the learned operator) a factor known on one
-    side only is a step too ("(none)" on the other side), so the chain is a complete path."""
+    side only is a step too ("(none)" on the other side), so the chain is a complete path.
+    ``skip``: factors the operator applies at the chain's start instead (no step)."""
     steps: dict[Factor, PlanStep] = {}
     a_trial = [anchor.trial_id]
     t_trial = [target.trial_id] if target.trial_id else []
@@ -78,4 +80,4 @@ def build_plan(
             target_value=render_phase_value(target.phase, target.trial_id),
             anchor_phase=anchor.phase, target_phase=target.phase,
         )
-    return [steps[f] for f in FACTOR_ORDER if f in steps]
+    return [steps[f] for f in FACTOR_ORDER if f in steps and f not in skip]

@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 from kgimagine.errors import ReasoningError
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import P_MAX, P_MIN, logit, sigmoid
-from kgimagine.traces import StepAnswer, StepInput, render_step_answer
+from kgimagine.traces import MAX_CLAIM_FACTS, Claim, StepAnswer, StepInput, render_step_answer, role_of
 from kgimagine.trials.evidence import (
     FACTOR_FEATURES,
     EvidenceBuilder,
@@ -371,6 +371,8 @@ def _fit_residual_weight(model: LearnedModel, evidence: EvidenceBuilder,
 # -- the operator -------------------------------------------------------------------------------
 
 _SIDE_TARGET, _SIDE_ANCHOR = 1.0, -1.0
+#: A probability move of at most this much is "none" (as the verifier counts it).
+NO_MOVE = 0.005
 
 
 class LearnedOperator:
@@ -381,6 +383,9 @@ class LearnedOperator:
     """
 
     complete_plan = True  # every factor whose score differs is a step (an exact additive chain)
+    #: Factors applied at each chain's start instead of as a step: the eligibility-text score is a
+    #: text model, not a graph fact, so no step could cite what moved it.
+    start_factors: frozenset[Factor] = frozenset({Factor.POPULATION})
 
     def __init__(self, store: GraphStore, model: LearnedModel, *, evidence: EvidenceBuilder | None = None,
                  pool: Mapping[str, tuple[TrialDescription, int]] | None = None, source: str = "") -> None:
@@ -480,27 +485,29 @@ class LearnedOperator:
         return out
 
     def answer(self, step: StepInput) -> StepAnswer:
-        anchor_key = getattr(step, "anchor_id", "") or ""
-        target_key = getattr(step, "target_key", "") or ""
+        """The move is the factor's score change; the claims are the shown facts whose sign in the
+        model agrees with it (at most 3), else context facts of the changed entities (then the
+        verifier finds no claim backing the move and the step contributes nothing)."""
+        anchor_key = step.anchor_id or ""
+        target_key = step.target_key or ""
         d = self.delta(step.factor, anchor_key, target_key)
         p_after = _clip(sigmoid(logit(_clip(step.p_before)) + d))
+        direction = "up" if p_after - step.p_before > NO_MOVE else "down" if p_after - step.p_before < -NO_MOVE else "none"
+        if direction == "none":
+            p_after = step.p_before
         signs = self.fact_signs(step)
-        want = 1.0 if d > 0 else -1.0
-        agree = [fid for fid, s in signs.items() if s * want > 0]
-        context = [fid for fid, s in signs.items() if s == 0.0]
-        cited = (agree or context)[:3]
-        if not cited:
-            return StepAnswer(probability=round(step.p_before, 4),
-                              claim=f"No shown fact backs the {step.factor.value} change; probability unchanged.",
-                              cited=[])
-        if abs(d) < 1e-6:
-            claim = f"The {step.factor.value} change leaves the model's score unchanged."
+        want = 1.0 if direction == "up" else -1.0 if direction == "down" else 0.0
+        agree = [fid for fid, v in signs.items() if want and v * want > 0][:MAX_CLAIM_FACTS]
+        if agree:
+            claims = [Claim(facts=[fid], role=role_of(signs[fid])) for fid in agree]
         else:
-            word = "raises" if d > 0 else "lowers"
-            what = "shown outcomes and indications" if agree else "shown facts of the changed entities"
-            claim = (f"Changing {step.factor.value} {word} the learned {step.factor.value} score by {abs(d):.2f} "
-                     f"logit; cited: {what}.")
-        return StepAnswer(probability=round(p_after, 4), claim=claim[:600], cited=cited)
+            from kgimagine.kg.queries import find_ids
+
+            touching = set(find_ids(step.anchor_value)) | set(find_ids(step.target_value))
+            edges = self.store.get_edges([f.fact_id for f in step.facts])
+            context = [fid for fid, e in edges.items() if {e.source, e.target} & touching and signs.get(fid, 0.0) == 0.0]
+            claims = [Claim(facts=[fid], role="context") for fid in context[:2]]
+        return StepAnswer(direction=direction, probability=round(p_after, 4), claims=claims, rationale="")
 
     def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
         return render_step_answer(self.answer(step))
