@@ -197,6 +197,8 @@ def _add(bucket: list[tuple[int, AnyEdge]], tier: int, edges: Iterable[AnyEdge])
 #: Trial properties a fact text reads (phase, outcome); retrieval fetches only these.
 _FACT_NODE_PROPERTIES = ("phase", "outcome_label")
 _DRUG_PREFIXES = ("drugbank:", "drugcentral:", "kgimagine.drug:")
+#: STUDIES edges read per side of a disease change (labelled ones among them are shown).
+_DISEASE_TRIALS_READ = 60
 
 
 def _by_end(edges: Iterable[AnyEdge], ids: set[str], *, at_source: bool) -> dict[str, list[AnyEdge]]:
@@ -310,10 +312,13 @@ def facts_for_change(
                 Hop(ctx_drugs, INDICATION_RELATIONS, OUT),  # detail: TRIALLED_FOR keys are filtered below
                 Hop(ctx_drugs, (R.TESTS,), IN),
                 Hop(ctx_drugs, (R.TARGETS,), OUT, detail=False),
+                # labelled trials of each side's diseases: the disease's own trial record
+                Hop(tuple(t_ids), (R.STUDIES,), IN, limit=_DISEASE_TRIALS_READ),
+                Hop(tuple(a_ids), (R.STUDIES,), IN, limit=_DISEASE_TRIALS_READ),
             ],
             node_properties=_FACT_NODE_PROPERTIES,
         )
-        genes, ontology, indications, tests, drug_target_edges = got.edges
+        genes, ontology, indications, tests, drug_target_edges, t_studies, a_studies = got.edges
         ga, gt = _by_end(genes, a_set, at_source=True), _by_end(genes, t_set, at_source=True)
         for gene in sorted(set(ga) & set(gt)):
             _add(bucket, 0, ga[gene] + gt[gene])
@@ -331,6 +336,9 @@ def facts_for_change(
             for e, node, _ in known:
                 if node.id in studies:
                     _add(bucket, 3, [e, studies[node.id]])
+        for side, tier, n in ((t_studies, 3, 4), (a_studies, 5, 2)):
+            labelled = [e for e in side if e.source not in hide and trial_outcome(got.nodes.get(e.source), hide) is not None]
+            _add(bucket, tier, labelled[:n])
         # drug targets that are genes of the target disease (mechanism in the new disease)
         tgt = _by_end(drug_target_edges, set(ctx_drugs), at_source=True)
         for gene in sorted(set(tgt) & set(gt)):
