@@ -230,6 +230,7 @@ class ChainStats:
     unsupported: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    no_anchor: set[str] = field(default_factory=set)  # trials predicted without any anchor chain
 
 
 class ChainMethod:
@@ -285,6 +286,8 @@ class ChainMethod:
         err = getattr(pred, "error", None)
         if err:
             s.errors[nctid] = str(err)
+        if not getattr(pred, "chains", None) and not err:
+            s.no_anchor.add(nctid)
 
 
 def _timing(pred: object, measured: float) -> float:

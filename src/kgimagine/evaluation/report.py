@@ -47,6 +47,7 @@ class ChainSummary:
     steps_per_trial: float | None
     seconds_per_trial: float | None
     errors: int = 0
+    no_anchor: int = 0  # trials without any anchor chain (phase base rate / model estimate, flagged)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -198,12 +199,12 @@ class EvaluationReport:
         chains = [(s, s.chain) for s in self.scores if s.chain is not None]
         if chains:
             lines += ["", f"{h}# Chain methods", "",
-                      "| method | trials | grounding rate | unsupported-step rate | steps/trial | s/trial | errors |",
-                      "|---|---|---|---|---|---|---|"]
+                      "| method | trials | grounding rate | unsupported-step rate | steps/trial | s/trial | errors | no anchor |",
+                      "|---|---|---|---|---|---|---|---|"]
             for s, c in chains:
                 fmt = lambda x, f=".3f": "n/a" if x is None else format(x, f)  # noqa: E731
                 lines.append(f"| {s.name} | {c.n_trials} | {fmt(c.grounding_rate)} | {fmt(c.unsupported_step_rate)} | "
-                             f"{fmt(c.steps_per_trial, '.1f')} | {fmt(c.seconds_per_trial, '.2f')} | {c.errors} |")
+                             f"{fmt(c.steps_per_trial, '.1f')} | {fmt(c.seconds_per_trial, '.2f')} | {c.errors} | {c.no_anchor} |")
         lines += ["", f"{h}# Per phase", ""]
         phases = sorted({ph for s in self.scores for ph in s.per_phase})
         lines += ["| method | phase | n (succ.) | AP | ROC-AUC | F1 | Brier | ECE |", "|---|---|---|---|---|---|---|---|"]

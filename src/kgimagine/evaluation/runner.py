@@ -196,6 +196,7 @@ def _chain_summary(method: ChainMethod, ids: Sequence[str]) -> ChainSummary:
         steps_per_trial=float(np.mean(steps)) if steps else None,
         seconds_per_trial=float(np.mean(secs)) if secs else None,
         errors=sum(1 for i in ids if i in s.errors),
+        no_anchor=sum(1 for i in ids if i in s.no_anchor),
     )
 
 

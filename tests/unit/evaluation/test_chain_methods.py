@@ -53,3 +53,18 @@ def test_operator_failures_are_counted_not_fatal():
     assert len(p) == len(trials)
     assert set(method.stats.errors) == {t.nctid for t in trials}
     assert all("backend down" in e for e in method.stats.errors.values())
+
+
+def test_trials_without_anchors_are_counted():
+    # a trial whose drug, disease and criteria match no labelled trial gets no chain: it is counted
+    from kgimagine.evaluation.baselines import ChainMethod, TrialTable
+    from kgimagine.evaluation.runner import _chain_summary
+
+    store = fixture_store()
+    lonely = TrialInput(nctid="NCT09999999", phase="", diseases=("xyzzy syndrome",), icdcodes=(), drugs=("plugh",),
+                        criteria="")
+    known = _trials(store)
+    method = ChainMethod("chain-statistical", build_chain_predict("chain-statistical", store))
+    method.predict_proba(TrialTable(tuple(known + [lonely])))
+    summary = _chain_summary(method, [t.nctid for t in known + [lonely]])
+    assert "NCT09999999" in method.stats.no_anchor and summary.no_anchor == 1
