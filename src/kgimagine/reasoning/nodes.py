@@ -278,8 +278,8 @@ class ReasoningNodes:
             method = AGGREGATE_METHOD
             started = sorted(f.value for f in getattr(self.operator, "start_factors", ()))
             if started:
-                method += (f"; {', '.join(started)} score applied at each chain's start "
-                           "(the eligibility-text model is not a graph fact, so it is never a step)")
+                method += (f"; {' and '.join(started)} scores applied at each chain's start "
+                           "(the eligibility-text model and the phase base rate are not graph facts: never steps)")
         else:
             p = float(state.get("base_rate", 0.5))
             method = ("model estimate (no anchor chains)" if hasattr(self.operator, "prepare_target")

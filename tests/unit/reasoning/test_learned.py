@@ -145,22 +145,24 @@ def test_steps_cite_facts_whose_sign_agrees_with_the_move(lstore, fitted):
     model, _ = fitted
     op = LearnedOperator(lstore, model)
     pred = Predictor(lstore, op, k=3)
-    out = pred.predict(TrialSpec.build(drugs=["metformin"], diseases=["type 2 diabetes mellitus"], phase="phase 2",
-                                       criteria=_criteria(random.Random(1), False)))
     checked = 0
-    for chain in out.chains:
-        for s in chain.steps:
-            if not s.supported or abs(logit(s.p_after) - logit(s.p_before)) < 1e-6:
-                continue
-            from kgimagine.traces import FactRef, StepInput
+    # the parent disease "cancer" has no labelled trial of its own: every anchor differs in disease
+    for dname, _ in DRUGS:
+        out = pred.predict(TrialSpec.build(drugs=[dname.lower()], diseases=["cancer"], phase="phase 2",
+                                           criteria=_criteria(random.Random(1), False)))
+        for chain in out.chains:
+            for s in chain.steps:
+                if not s.supported or abs(logit(s.p_after) - logit(s.p_before)) < 1e-6:
+                    continue
+                from kgimagine.traces import FactRef, StepInput
 
-            step = StepInput(factor=s.factor, anchor_value=s.anchor_value, target_value=s.target_value,
-                             p_before=s.p_before, facts=[FactRef.model_validate(f) for f in s.facts],
-                             anchor_id=chain.anchor_id, target_key=out.key)
-            signs = op.fact_signs(step)
-            up = s.p_after > s.p_before
-            for fid in s.cited:
-                assert signs[fid] == 0.0 or (signs[fid] > 0) == up
-            checked += 1
+                step = StepInput(factor=s.factor, anchor_value=s.anchor_value, target_value=s.target_value,
+                                 p_before=s.p_before, facts=[FactRef.model_validate(f) for f in s.facts],
+                                 anchor_id=chain.anchor_id, target_key=out.key)
+                signs = op.fact_signs(step)
+                up = s.p_after > s.p_before
+                for fid in s.cited:
+                    assert signs[fid] == 0.0 or (signs[fid] > 0) == up
+                checked += 1
     assert checked > 0
     assert sigmoid(0) == 0.5

@@ -384,8 +384,9 @@ class LearnedOperator:
 
     complete_plan = True  # every factor whose score differs is a step (an exact additive chain)
     #: Factors applied at each chain's start instead of as a step: the eligibility-text score is a
-    #: text model, not a graph fact, so no step could cite what moved it.
-    start_factors: frozenset[Factor] = frozenset({Factor.POPULATION})
+    #: text model and the phase score a per-phase base rate; no graph fact states either, so no
+    #: step could cite what moved it. The chain's steps are the graph-evidence factors.
+    start_factors: frozenset[Factor] = frozenset({Factor.POPULATION, Factor.PHASE})
 
     def __init__(self, store: GraphStore, model: LearnedModel, *, evidence: EvidenceBuilder | None = None,
                  pool: Mapping[str, tuple[TrialDescription, int]] | None = None, source: str = "") -> None:
@@ -455,8 +456,11 @@ class LearnedOperator:
     def fact_signs(self, step: StepInput) -> dict[str, float]:
         """Sign of each shown fact in the model: + pushes the target's estimate up, - down, 0 context.
 
-        A labelled trial of a target-side drug/disease counts + if it succeeded, - if it failed (the
-        anchor side the reverse); a known indication of a target-side drug +; the rest 0."""
+        Each fact counts with the sign of the model weight of the feature it adds to (times +1 on
+        the target side, -1 on the anchor side): a labelled trial of a drug/disease adds to that
+        side's prior rate (+ if it succeeded, - if it failed, times the rate's weight sign); an
+        indication to the known-indication/approved features; a TARGETS edge (drug change) to the
+        target count; an ASSOCIATED_WITH edge (disease change) to the disease-gene count; the rest 0."""
         from kgimagine.kg.queries import find_ids, trial_outcome
 
         t_ids = set(find_ids(step.target_value))
@@ -467,6 +471,7 @@ class LearnedOperator:
         nodes = self.store.get_nodes(sorted(trials)) if trials else {}
         hide = {step.target_key} if getattr(step, "target_key", "") else set()
         hide_ids = {f"clinicaltrials:{h}" for h in hide}
+        w = self.model.meta.get("weights", {})
         out: dict[str, float] = {}
         for fid in ids:
             e = edges.get(fid)
@@ -477,10 +482,15 @@ class LearnedOperator:
             sign = 0.0
             if e.type in (RelationType.TESTS, RelationType.STUDIES):
                 y = trial_outcome(nodes.get(e.source), hide_ids)
+                rate = "drug:drug_rate" if e.type is RelationType.TESTS else "disease:disease_rate"
                 if y is not None:
-                    sign = side * (1.0 if y else -1.0)
+                    sign = side * (1.0 if y else -1.0) * _sign(w.get(rate, 1.0))
             elif e.type in (RelationType.TREATS, RelationType.PALLIATES, RelationType.APPROVED_FOR):
-                sign = side
+                sign = side * _sign(w.get("drug:known_indication", 0.0) + w.get("drug:approved_drug", 0.0))
+            elif e.type is RelationType.TARGETS and step.factor is Factor.DRUG:
+                sign = side * _sign(w.get("drug:n_targets", 0.0))  # one more target of that side's drugs
+            elif e.type is RelationType.ASSOCIATED_WITH and step.factor is Factor.DISEASE:
+                sign = side * _sign(w.get("disease:disease_genes", 0.0))  # one more gene of that side's diseases
             out[fid] = sign
         return out
 
@@ -511,6 +521,10 @@ class LearnedOperator:
 
     def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
         return render_step_answer(self.answer(step))
+
+
+def _sign(x: float) -> float:
+    return 1.0 if x > 1e-9 else -1.0 if x < -1e-9 else 0.0
 
 
 def default_operator_dir(cache_dir: str | Path, graph_version: str) -> Path:
