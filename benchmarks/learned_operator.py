@@ -72,6 +72,10 @@ def graph_matrix(ev: EvidenceBuilder, descs: list[TrialDescription], *, oof_fold
     return np.asarray([ev.evidence(d, exclude=groups[f]).vector() for d, f in zip(descs, folds)])
 
 
+def _write_partial(out: str, lines: list[str], summary: list[str]) -> None:
+    Path(out).with_suffix(".partial.md").write_text("\n".join(summary + lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", required=True)
@@ -160,6 +164,7 @@ def main() -> None:
             d_ap = paired_bootstrap(average_precision, y, probs["chain (default)"], probs[other])
             d_auc = paired_bootstrap(roc_auc, y, probs["chain (default)"], probs[other])
             lines.append(f"| chain - {other} | {d_ap} | {d_auc} |")
+        _write_partial(args.out, lines, summary)
         summary.append(f"| {fname} | {average_precision(y, probs['chain (default)']):.3f} / "
                        f"{roc_auc(y, probs['chain (default)']):.3f} | {average_precision(y, probs['text']):.3f} / "
                        f"{roc_auc(y, probs['text']):.3f} | {average_precision(y, probs['text+graph']):.3f} / "

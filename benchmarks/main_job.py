@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--venv", type=Path, default=None, help="a ready venv (skips scripts/setup)")
     ap.add_argument("--data-dir", type=Path, default=None, help="KGIMAGINE_DATA_DIR (default: run-main's search)")
     ap.add_argument("--trials", type=int, default=3)
-    ap.add_argument("--k", type=int, default=2)
+    ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--out", type=Path, default=HERE / "results" / "main_job.md")
     args = ap.parse_args(argv)
 
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return proc.returncode
     command = "python benchmarks/main_job.py" + "".join(
         f" {k} {shlex.quote(str(v))}" for k, v in (("--venv", args.venv), ("--data-dir", args.data_dir)) if v
-    ) + (f" --trials {args.trials}" if args.trials != 3 else "") + (f" --k {args.k}" if args.k != 2 else "")
+    ) + (f" --trials {args.trials}" if args.trials != 3 else "") + (f" --k {args.k}" if args.k != 5 else "")
     setup = "venv reused (setup skipped)" if args.venv else "venv created by scripts/setup"
     lines = [
         "# Main job from an empty cache (`benchmarks/main_job.py`)", "",
@@ -72,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), Python "
         f"{platform.python_version()}, CPU only; load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end.",
         "",
-        "`scripts/run-main` with `KGIMAGINE_CACHE` in an empty temporary folder: graph build, SmolLM2 GGUF "
-        f"conversion, MiniLM anchor embeddings and {args.trials} phase II validation trials predicted with the "
-        f"local operator, k={args.k}; {setup}.",
+        "`scripts/run-main` with `KGIMAGINE_CACHE` in an empty temporary folder: prediction-graph build "
+        "(every labelled split), learned-operator fit (MiniLM anchor embeddings included) and "
+        f"{args.trials} new trials of tests/data/reasoning/new_trials.csv predicted with the default (learned) "
+        f"operator, k={args.k}; {setup}.",
         "",
         "| wall | CPU (user + sys, children) | peak RSS (largest child) | target |",
         "|---|---|---|---|",
