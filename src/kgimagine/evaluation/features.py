@@ -171,7 +171,9 @@ class GraphFeatureBuilder:
         self.allowed_splits = tuple(allowed_splits)
         self.n_folds = n_folds
         self.smoothing = smoothing
-        self._cache: dict[tuple[str, str, str], frozenset[str]] = {}
+        from kgimagine.trials.evidence import NeighbourCache
+
+        self._neighbours = NeighbourCache(store, limit=_NEIGHBOUR_LIMIT)
         self._labelled: dict[str, _Labelled] | None = None
         self._resolver: Any = None
         check_feature_columns()
@@ -189,21 +191,10 @@ class GraphFeatureBuilder:
 
     # -- graph reads (cached) ------------------------------------------------------------
     def _out(self, node_id: str, rels: Sequence[RelationType], direction: Direction = Direction.OUT) -> frozenset[str]:
-        key = (node_id, ",".join(sorted(r.value for r in rels)), direction.value)
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = frozenset(
-                n.node.id
-                for n in self.store.neighbours(node_id, rel_types=list(rels), direction=direction, limit=_NEIGHBOUR_LIMIT)
-            )
-            self._cache[key] = hit
-        return hit
+        return self._neighbours.hop(node_id, rels, direction)
 
     def _targets(self, drugs: Iterable[str]) -> frozenset[str]:
-        out: set[str] = set()
-        for d in drugs:
-            out |= self._out(d, [RelationType.TARGETS])
-        return frozenset(out)
+        return self._neighbours.targets(drugs)
 
     def labelled_trials(self) -> dict[str, _Labelled]:
         """Trial nodes with an outcome label from an allowed split (the prior-rate pool)."""

@@ -95,6 +95,31 @@ class _Pool:
     by_target: dict[str, set[str]] = field(default_factory=dict)
 
 
+class NeighbourCache:
+    """Typed one-hop neighbour ids of a store, read once per (node, relation types, direction)."""
+
+    def __init__(self, store: GraphStore, *, limit: int = _LIMIT) -> None:
+        self.store = store
+        self.limit = limit
+        self._cache: dict[tuple[str, str, str], frozenset[str]] = {}
+
+    def hop(self, node_id: str, rels: Sequence[RelationType], direction: Direction = Direction.OUT) -> frozenset[str]:
+        key = (node_id, ",".join(sorted(r.value for r in rels)), direction.value)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = frozenset(n.node.id for n in self.store.neighbours(
+                node_id, rel_types=list(rels), direction=direction, limit=self.limit))
+            self._cache[key] = hit
+        return hit
+
+    def targets(self, drug_ids: Iterable[str]) -> frozenset[str]:
+        """Genes any of ``drug_ids`` TARGETS."""
+        out: set[str] = set()
+        for d in drug_ids:
+            out |= self.hop(d, [R.TARGETS])
+        return frozenset(out)
+
+
 class EvidenceBuilder:
     """Graph evidence of trial descriptions against a store and a pool of labelled trials.
 
@@ -107,24 +132,17 @@ class EvidenceBuilder:
         self.store = store
         self.smoothing = smoothing
         self._resolve = resolve or NameResolver(store)
-        self._cache: dict[tuple[str, str, str], frozenset[str]] = {}
+        self.neighbours = NeighbourCache(store)
         self._resolved: dict[TrialDescription, ResolvedEntities] = {}
         self._pool = _Pool({}, {}, {})
+        self._pool_sum = 0
 
     # -- graph reads (cached) ------------------------------------------------------------------
     def _hop(self, node_id: str, rels: Sequence[RelationType], direction: Direction = Direction.OUT) -> frozenset[str]:
-        key = (node_id, ",".join(r.value for r in rels), direction.value)
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = frozenset(n.node.id for n in self.store.neighbours(node_id, rel_types=list(rels), direction=direction, limit=_LIMIT))
-            self._cache[key] = hit
-        return hit
+        return self.neighbours.hop(node_id, rels, direction)
 
     def targets(self, drug_ids: Iterable[str]) -> frozenset[str]:
-        out: set[str] = set()
-        for d in drug_ids:
-            out |= self._hop(d, [R.TARGETS])
-        return frozenset(out)
+        return self.neighbours.targets(drug_ids)
 
     def related(self, disease_ids: Iterable[str]) -> frozenset[str]:
         ids = set(disease_ids)
@@ -156,6 +174,7 @@ class EvidenceBuilder:
             for g in self.targets(ent.drug_ids):
                 p.by_target.setdefault(g, set()).add(key)
         self._pool = p
+        self._pool_sum = sum(p.labels.values())
 
     def pool_trials(self, *, drugs: Iterable[str] = (), diseases: Iterable[str] = ()) -> set[str]:
         out: set[str] = set()
@@ -175,8 +194,9 @@ class EvidenceBuilder:
         ex = frozenset(exclude) | {desc.key}
         ent = self.resolve(desc)
         labels = self._pool.labels
-        kept = [v for k, v in labels.items() if k not in ex]
-        base = sum(kept) / len(kept) if kept else 0.5
+        gone = [labels[k] for k in ex if k in labels]  # the pool's rate without the excluded trials
+        n_kept = len(labels) - len(gone)
+        base = (self._pool_sum - sum(gone)) / n_kept if n_kept else 0.5
         drugs, diseases = set(ent.drug_ids), set(ent.disease_ids)
         # disease
         dis_members = self.pool_trials(diseases=diseases)

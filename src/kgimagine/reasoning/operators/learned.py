@@ -47,6 +47,8 @@ from kgimagine.trials.evidence import (
 )
 from kgimagine.types import Factor, RelationType
 
+R = RelationType
+
 MODEL_FILE = "model.pkl"
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
@@ -461,37 +463,27 @@ class LearnedOperator:
         side's prior rate (+ if it succeeded, - if it failed, times the rate's weight sign); an
         indication to the known-indication/approved features; a TARGETS edge (drug change) to the
         target count; an ASSOCIATED_WITH edge (disease change) to the disease-gene count; the rest 0."""
-        from kgimagine.kg.queries import find_ids, trial_outcome
+        from kgimagine.kg.queries import find_ids
 
         t_ids = set(find_ids(step.target_value))
         a_ids = set(find_ids(step.anchor_value))
-        ids = [f.fact_id for f in step.facts]
-        edges = self.store.get_edges(ids)
-        trials = {e.source for e in edges.values() if e.type in (RelationType.TESTS, RelationType.STUDIES)}
-        nodes = self.store.get_nodes(sorted(trials)) if trials else {}
-        hide = {step.target_key} if getattr(step, "target_key", "") else set()
-        hide_ids = {f"clinicaltrials:{h}" for h in hide}
         w = self.model.meta.get("weights", {})
         out: dict[str, float] = {}
-        for fid in ids:
-            e = edges.get(fid)
-            if e is None:
-                continue
-            side = _SIDE_TARGET if e.target in t_ids or e.source in t_ids else _SIDE_ANCHOR if (
-                e.target in a_ids or e.source in a_ids) else 0.0
+        for f in step.facts:  # each FactRef carries its edge and the outcome its text shows
+            ends = {f.subject, f.object}
+            side = _SIDE_TARGET if ends & t_ids else _SIDE_ANCHOR if ends & a_ids else 0.0
             sign = 0.0
-            if e.type in (RelationType.TESTS, RelationType.STUDIES):
-                y = trial_outcome(nodes.get(e.source), hide_ids)
-                rate = "drug:drug_rate" if e.type is RelationType.TESTS else "disease:disease_rate"
-                if y is not None:
-                    sign = side * (1.0 if y else -1.0) * _sign(w.get(rate, 1.0))
-            elif e.type in (RelationType.TREATS, RelationType.PALLIATES, RelationType.APPROVED_FOR):
+            if f.relation in (R.TESTS.value, R.STUDIES.value):
+                rate = "drug:drug_rate" if f.relation == R.TESTS.value else "disease:disease_rate"
+                if f.outcome is not None:
+                    sign = side * (1.0 if f.outcome else -1.0) * _sign(w.get(rate, 1.0))
+            elif f.relation in (R.TREATS.value, R.PALLIATES.value, R.APPROVED_FOR.value):
                 sign = side * _sign(w.get("drug:known_indication", 0.0) + w.get("drug:approved_drug", 0.0))
-            elif e.type is RelationType.TARGETS and step.factor is Factor.DRUG:
+            elif f.relation == R.TARGETS.value and step.factor is Factor.DRUG:
                 sign = side * _sign(w.get("drug:n_targets", 0.0))  # one more target of that side's drugs
-            elif e.type is RelationType.ASSOCIATED_WITH and step.factor is Factor.DISEASE:
+            elif f.relation == R.ASSOCIATED_WITH.value and step.factor is Factor.DISEASE:
                 sign = side * _sign(w.get("disease:disease_genes", 0.0))  # one more gene of that side's diseases
-            out[fid] = sign
+            out[f.fact_id] = sign
         return out
 
     def answer(self, step: StepInput) -> StepAnswer:
@@ -514,8 +506,8 @@ class LearnedOperator:
             from kgimagine.kg.queries import find_ids
 
             touching = set(find_ids(step.anchor_value)) | set(find_ids(step.target_value))
-            edges = self.store.get_edges([f.fact_id for f in step.facts])
-            context = [fid for fid, e in edges.items() if {e.source, e.target} & touching and signs.get(fid, 0.0) == 0.0]
+            context = [f.fact_id for f in step.facts
+                       if {f.subject, f.object} & touching and signs.get(f.fact_id, 0.0) == 0.0]
             claims = [Claim(facts=[fid], role="context") for fid in context[:2]]
         return StepAnswer(direction=direction, probability=round(p_after, 4), claims=claims, rationale="")
 
