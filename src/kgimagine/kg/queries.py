@@ -289,19 +289,32 @@ def facts_for_change(
         )
         targets, indications, tests, se_t, se_a = got.edges
         ta, tt = _by_end(targets, a_set, at_source=True), _by_end(targets, t_set, at_source=True)
-        for gene in sorted(set(ta) & set(tt)):
-            _add(bucket, 0, ta[gene] + tt[gene])
         ctx_diseases = {c for c in ctx if not c.startswith(_DRUG_PREFIXES + ("clinicaltrials:",))}
         ind = [e for e in indications if e.target in ctx_diseases]
-        _add(bucket, 1, [e for e in ind if e.source in t_set])
-        _add(bucket, 2, [e for e in ind if e.source in a_set])
-        _add(bucket, 3, [r[0] for r in _trial_rows(tests, t_set, got.nodes, hide) if r[2] is not None])
-        _add(bucket, 5, [r[0] for r in _trial_rows(tests, a_set, got.nodes, hide) if r[2] is not None])
+        t_rows = [r for r in _trial_rows(tests, t_set, got.nodes, hide) if r[2] is not None]
+        a_rows = [r for r in _trial_rows(tests, a_set, got.nodes, hide) if r[2] is not None]
+        # tier 0: one fact of each kind of evidence per side (a succeeded and a failed labelled
+        # trial, an indication, a target the other side lacks), so every kind of change a step
+        # can make has a fact that states it, however many shared targets there are
+        approvals = sorted((e for e in indications if e.type in KNOWN_INDICATION),
+                           key=lambda e: (e.target not in ctx_diseases, e.fact_id))
+        for side, rows, own, other in ((t_set, t_rows, tt, ta), (a_set, a_rows, ta, tt)):
+            for outcome in (1, 0):
+                _add(bucket, 0, [r[0] for r in rows if r[2] == outcome][:1])
+            _add(bucket, 0, [e for e in approvals if e.source in side][:1])
+            only = sorted(set(own) - set(other))
+            _add(bucket, 0, own[only[0]][:1] if only else [])
+        for gene in sorted(set(ta) & set(tt)):
+            _add(bucket, 1, ta[gene] + tt[gene])
+        _add(bucket, 2, [e for e in ind if e.source in t_set])
+        _add(bucket, 3, [e for e in ind if e.source in a_set])
+        _add(bucket, 4, [r[0] for r in t_rows])
+        _add(bucket, 6, [r[0] for r in a_rows])
         for gene in sorted(set(tt) - set(ta)):
-            _add(bucket, 4, tt[gene])
+            _add(bucket, 5, tt[gene])
         for gene in sorted(set(ta) - set(tt)):
-            _add(bucket, 6, ta[gene])
-        _add(bucket, 7, list(se_t) + list(se_a))
+            _add(bucket, 7, ta[gene])
+        _add(bucket, 8, list(se_t) + list(se_a))
     elif factor is Factor.DISEASE:
         both = tuple(a_ids + t_ids)
         ctx_drugs = tuple(c for c in ctx if c.startswith(_DRUG_PREFIXES))
@@ -320,11 +333,19 @@ def facts_for_change(
         )
         genes, ontology, indications, tests, drug_target_edges, t_studies, a_studies = got.edges
         ga, gt = _by_end(genes, a_set, at_source=True), _by_end(genes, t_set, at_source=True)
+        # tier 0: one fact of each kind of evidence per side (a succeeded and a failed labelled
+        # trial of the side's diseases, a gene the other side lacks)
+        for studies, own, other in ((t_studies, gt, ga), (a_studies, ga, gt)):
+            labelled = [(e, trial_outcome(got.nodes.get(e.source), hide)) for e in studies if e.source not in hide]
+            for outcome in (1, 0):
+                _add(bucket, 0, sorted((e for e, o in labelled if o == outcome), key=lambda e: e.fact_id)[:1])
+            only = sorted(set(own) - set(other))
+            _add(bucket, 0, own[only[0]][:1] if only else [])
         for gene in sorted(set(ga) & set(gt)):
-            _add(bucket, 0, ga[gene] + gt[gene])
-        _add(bucket, 1, _ontology_links(ontology, a_set & set(got.nodes), t_set & set(got.nodes)))
+            _add(bucket, 1, ga[gene] + gt[gene])
+        _add(bucket, 2, _ontology_links(ontology, a_set & set(got.nodes), t_set & set(got.nodes)))
         ind = [e for e in indications if e.target in t_set | a_set]
-        _add(bucket, 2, sorted(ind, key=lambda e: (e.target not in t_set, e.fact_id)))
+        _add(bucket, 3, sorted(ind, key=lambda e: (e.target not in t_set, e.fact_id)))
         # trials of the drugs in the target disease, with known outcomes: a second read, from
         # those few trials (a disease can have thousands of trials)
         # (skipped when the tiers above already fill the budget: they come first)
@@ -335,14 +356,14 @@ def facts_for_change(
             studies = {e.source: e for e in studies_out if e.target in t_set}
             for e, node, _ in known:
                 if node.id in studies:
-                    _add(bucket, 3, [e, studies[node.id]])
-        for side, tier, n in ((t_studies, 3, 4), (a_studies, 5, 2)):
+                    _add(bucket, 4, [e, studies[node.id]])
+        for side, tier, n in ((t_studies, 4, 4), (a_studies, 6, 2)):
             labelled = [e for e in side if e.source not in hide and trial_outcome(got.nodes.get(e.source), hide) is not None]
             _add(bucket, tier, labelled[:n])
         # drug targets that are genes of the target disease (mechanism in the new disease)
         tgt = _by_end(drug_target_edges, set(ctx_drugs), at_source=True)
         for gene in sorted(set(tgt) & set(gt)):
-            _add(bucket, 4, tgt[gene] + gt[gene])
+            _add(bucket, 5, tgt[gene] + gt[gene])
     else:  # phase, population, endpoint: facts about the two trials and the drugs' trial record
         ctx_drugs = tuple(c for c in ctx if c.startswith(_DRUG_PREFIXES))
         got = store.expand(

@@ -276,8 +276,11 @@ class ReasoningNodes:
         if chains:
             p = aggregate_chains([c.p_end for c in chains], [c.similarity for c in chains])
             method = AGGREGATE_METHOD
+            note = getattr(self.operator, "start_note", "")
             started = sorted(f.value for f in getattr(self.operator, "start_factors", ()))
-            if started:
+            if note:
+                method += f"; {note}"
+            elif started:
                 method += (f"; {' and '.join(started)} scores applied at each chain's start "
                            "(the eligibility-text model and the phase base rate are not graph facts: never steps)")
         else:

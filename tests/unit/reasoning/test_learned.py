@@ -166,3 +166,45 @@ def test_steps_cite_facts_whose_sign_agrees_with_the_move(lstore, fitted):
                 checked += 1
     assert checked > 0
     assert sigmoid(0) == 0.5
+
+
+def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
+    """Columns no single fact states (neighbour records, mechanism overlap, arms listed) form the
+    summary part, applied at the chain's start; a step's trial facts carry their leave-one-out
+    effect on the step; and on this graph every learned step is grounded (a step that does not
+    move cites context facts, one that moves cites facts that move it the same way)."""
+    from kgimagine.reasoning.operators.learned import SUMMARY, part_of
+    from kgimagine.traces import FactRef, StepInput
+    from kgimagine.types import Factor
+
+    model, _ = fitted
+    assert part_of(Factor.DRUG, "drug_rate") == "drug" and part_of(Factor.DRUG, "mechanism_overlap") == SUMMARY
+    assert part_of(Factor.DISEASE, "related_rate") == SUMMARY and part_of(Factor.POPULATION, "criteria_text_score") == "population"
+    op = LearnedOperator(lstore, model)
+    pred = Predictor(lstore, op, k=3)
+    steps, checked = [], 0
+    for (dname, _), (other, _) in zip(DRUGS, DRUGS[1:] + DRUGS[:1]):
+        for sname in ("cancer", DISEASES[0][0]):  # two drugs: every anchor differs in drug
+            out = pred.predict(TrialSpec.build(drugs=[dname.lower(), other.lower()], diseases=[sname],
+                                               phase="phase 2", criteria=_criteria(random.Random(2), True)))
+            assert SUMMARY in op._targets[out.key][0]
+            for chain in out.chains:
+                for s in chain.steps:
+                    steps.append(s)
+                    step = StepInput(factor=s.factor, anchor_value=s.anchor_value, target_value=s.target_value,
+                                     p_before=s.p_before, facts=[FactRef.model_validate(f) for f in s.facts],
+                                     anchor_id=chain.anchor_id, target_key=out.key)
+                    signs = op.fact_signs(step)
+                    desc = op._targets[out.key][1]
+                    ev = op.evidence
+                    for f in step.facts:
+                        key = f.subject.removeprefix("clinicaltrials:")
+                        target_side = f.object in ev.resolve(desc).drug_ids + ev.resolve(desc).disease_ids
+                        if f.relation != ("TESTS" if s.factor is Factor.DRUG else "STUDIES") or not target_side:
+                            continue
+                        with_it = model.step_score(s.factor, ev.evidence(desc).features[s.factor])
+                        without = model.step_score(s.factor, ev.evidence(desc, exclude={key}).features[s.factor])
+                        assert signs[f.fact_id] == pytest.approx(with_it - without)
+                        checked += 1
+    assert steps and checked > 0
+    assert all(s.supported for s in steps), [s.error for s in steps if not s.supported]

@@ -12,13 +12,14 @@ def test_drug_swap_facts_are_ordered_budgeted_and_deterministic(store):
     facts = queries.facts_for_change(store, Factor.DRUG, [G.SUNITINIB], [G.SORAFENIB], context_ids=[G.HCC], budget=12)
     assert 0 < len(facts) <= 12
     assert len({f.fact_id for f in facts}) == len(facts)
-    # shared targets (KDR, PDGFRB) come first
-    first = facts[:4]
-    assert all(f.edge.type.value == "TARGETS" for f in first)
-    assert {f.edge.target for f in first} == {"ncbigene:3791", "ncbigene:5159"}
     texts = [f.text for f in facts]
-    assert "Sorafenib TREATS hepatocellular carcinoma (pharmacotherapydb test-1, CC0-1.0)" in texts
-    assert any("NCT00000004 (phase 3, succeeded) TESTS Sorafenib" in t for t in texts)
+    shared = [i for i, f in enumerate(facts)
+              if f.edge.type.value == "TARGETS" and f.edge.target in {"ncbigene:3791", "ncbigene:5159"}]
+    assert len(shared) == 4  # both sides' edges to the shared targets KDR, PDGFRB
+    # one fact of each kind of evidence per side comes before them: an indication, a labelled trial
+    treats = texts.index("Sorafenib TREATS hepatocellular carcinoma (pharmacotherapydb test-1, CC0-1.0)")
+    trial = next(i for i, t in enumerate(texts) if "NCT00000004 (phase 3, succeeded) TESTS Sorafenib" in t)
+    assert max(treats, trial) < min(shared)
     assert queries.facts_for_change(store, "drug", [G.SUNITINIB], [G.SORAFENIB], context_ids=[G.HCC]) == facts
     small = queries.facts_for_change(store, Factor.DRUG, [G.SUNITINIB], [G.SORAFENIB], context_ids=[G.HCC], budget=3)
     assert [f.fact_id for f in small] == [f.fact_id for f in facts[:3]]
@@ -41,8 +42,13 @@ def test_disease_swap_facts_and_features(store):
     G.load(store)
     facts = queries.facts_for_change(store, Factor.DISEASE, [G.HCC], [G.GIST], context_ids=[G.SORAFENIB])
     kinds = [f.edge.type.value for f in facts]
-    assert kinds[:2] == ["ASSOCIATED_WITH", "ASSOCIATED_WITH"]  # shared gene PDGFRB first
+    genes = {f.edge.target for f in facts if f.edge.type.value == "ASSOCIATED_WITH"}
+    assert "ncbigene:5159" in genes  # the shared gene PDGFRB
     assert "SUBCLASS_OF" in kinds  # both are cancers
+    # a labelled trial of each side's disease and a gene only one side has come first
+    first = facts[:kinds.index("SUBCLASS_OF")]
+    assert any(f.edge.type.value == "STUDIES" for f in first)
+    assert any(f.edge.type.value == "ASSOCIATED_WITH" and f.edge.target != "ncbigene:5159" for f in first)
     f = queries.change_features(store, Factor.DISEASE, [G.HCC], [G.GIST], context_ids=[G.SORAFENIB])
     assert set(f) == set(queries.FEATURE_NAMES)
     assert abs(f["gene_jaccard"] - 1 / 3) < 1e-9  # {KDR, PDGFRB} vs {KIT, PDGFRB}

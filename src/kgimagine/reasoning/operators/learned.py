@@ -51,10 +51,32 @@ R = RelationType
 
 MODEL_FILE = "model.pkl"
 MANIFEST_FILE = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: Factors the model scores, in plan order.
 SCORED_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.POPULATION, Factor.PHASE)
 TEXT_COLUMN = "criteria_text_score"
+#: Graph columns a step's shown facts state one by one: a labelled trial of the side's drugs or
+#: diseases (prior rate and count), a TARGETS edge (target count), an indication edge (known
+#: indication, approved drug), a disease-gene edge (gene count). Only these move a step.
+STEP_COLUMNS: dict[Factor, frozenset[str]] = {
+    Factor.DISEASE: frozenset({"disease_rate", "disease_n", "disease_genes"}),
+    Factor.DRUG: frozenset({"drug_rate", "drug_n", "n_targets", "known_indication", "approved_drug"}),
+}
+#: The score of every other graph column (records of ontology neighbours and of drugs sharing a
+#: target, mechanism overlap, comparator arm, drugs listed / resolved): statistics over many
+#: facts or of the trial's design, which no single shown fact states. Applied at the chain's start
+#: with the criteria-text and phase scores, never as a step.
+SUMMARY = "graph_summary"
+#: Score parts applied at each chain's start (the keys of ``LearnedModel.scores_from_row`` that are
+#: never steps).
+START_PARTS: tuple[str, ...] = (Factor.POPULATION.value, Factor.PHASE.value, SUMMARY)
+
+
+def part_of(factor: Factor, column: str) -> str:
+    """The score part a column adds to: its factor when a step's facts state it, else the summary."""
+    if factor in STEP_COLUMNS and column not in STEP_COLUMNS[factor]:
+        return SUMMARY
+    return factor.value
 
 
 def columns(*, text: bool = True, graph: bool = True, priors: bool = True) -> list[tuple[Factor, str]]:
@@ -129,12 +151,25 @@ class LearnedModel:
         return values
 
     def scores_from_row(self, row: Sequence[float]) -> dict[str, float]:
-        """Calibrated logit part of each factor (centred on the pool's mean trial)."""
+        """Calibrated logit part of each factor (centred on the pool's mean trial); the columns no
+        single fact states go to the ``SUMMARY`` part (see ``part_of``)."""
         a, _ = self.platt
         out = {f.value: 0.0 for f in SCORED_FACTORS}
-        for (factor, _), x, m, s, w in zip(self.cols, row, self.mean, self.scale, self.weights):
-            out[factor.value] += a * w * (x - m) / s
+        out[SUMMARY] = 0.0
+        for (factor, name), x, m, s, w in zip(self.cols, row, self.mean, self.scale, self.weights):
+            out[part_of(factor, name)] += a * w * (x - m) / s
         return out
+
+    def step_score(self, factor: Factor, features: Sequence[float]) -> float:
+        """The step part of ``factor``'s score from its evidence features (``FACTOR_FEATURES`` order),
+        up to a constant: what a step of that factor moves by, and what one shown fact changes."""
+        a, _ = self.platt
+        names = FACTOR_FEATURES.get(factor, ())
+        total = 0.0
+        for (f, name), s, w in zip(self.cols, self.scale, self.weights):
+            if f is factor and name != TEXT_COLUMN and part_of(f, name) == factor.value:
+                total += a * w * features[names.index(name)] / s
+        return total
 
     @property
     def base_logit(self) -> float:
@@ -389,6 +424,10 @@ class LearnedOperator:
     #: text model and the phase score a per-phase base rate; no graph fact states either, so no
     #: step could cite what moved it. The chain's steps are the graph-evidence factors.
     start_factors: frozenset[Factor] = frozenset({Factor.POPULATION, Factor.PHASE})
+    #: What the chain's start holds besides the anchor's estimate (shown with the aggregate).
+    start_note = ("the target's criteria-text, phase and graph-summary scores (neighbour and shared-target "
+                  "records, mechanism overlap, arms) are applied at each chain's start: no single graph fact "
+                  "states them, so they are never steps")
 
     def __init__(self, store: GraphStore, model: LearnedModel, *, evidence: EvidenceBuilder | None = None,
                  pool: Mapping[str, tuple[TrialDescription, int]] | None = None, source: str = "") -> None:
@@ -397,9 +436,10 @@ class LearnedOperator:
         self.store = store
         self.model = model
         self.evidence = evidence or EvidenceBuilder(store)
-        self.evidence.set_pool(labelled_pool(store) if pool is None else pool)
+        self.pool = dict(labelled_pool(store) if pool is None else pool)
+        self.evidence.set_pool(self.pool)
         self.source = source
-        self._targets: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._targets: OrderedDict[str, tuple[dict[str, float], TrialDescription]] = OrderedDict()
 
     @classmethod
     def load(cls, path: str | Path, store: GraphStore) -> "LearnedOperator":
@@ -416,14 +456,14 @@ class LearnedOperator:
     # -- per prediction ---------------------------------------------------------------------
     def prepare_target(self, key: str, desc: TrialDescription) -> dict[str, float]:
         scores = self.model.factor_scores(desc, self.evidence)
-        self._targets[key] = scores
+        self._targets[key] = (scores, desc)
         self._targets.move_to_end(key)
         while len(self._targets) > 512:
             self._targets.popitem(last=False)
         return scores
 
     def target_probability(self, key: str) -> float:
-        return _clip(sigmoid(self.model.logit_of(self._targets[key])))
+        return _clip(sigmoid(self.model.logit_of(self._targets[key][0])))
 
     def anchor_scores(self, anchor_key: str) -> tuple[dict[str, float], int] | None:
         return self.model.oof.get(anchor_key.removeprefix("clinicaltrials:"))
@@ -432,37 +472,62 @@ class LearnedOperator:
                      stepped: Sequence[Factor] | None = None) -> float | None:
         """The anchor's out-of-fold estimate plus ``lam`` times its residual (None: not in the model).
 
-        With ``target_key`` and the factors the chain will step through (``stepped``), each factor
-        that is NOT a step (the same drugs, diseases, phase or criteria on both sides) takes the
-        target's score already at the start, so the chain's end is exactly the target's estimate
-        plus the anchor's shrunk residual."""
+        With ``target_key`` and the factors the chain will step through (``stepped``), every score
+        part that is NOT a step (the same drugs, diseases, phase or criteria on both sides, and the
+        ``START_PARTS``) takes the target's value already at the start, so the chain's end is
+        exactly the target's estimate plus the anchor's shrunk residual."""
         got = self.anchor_scores(anchor_key)
         if got is None:
             return None
         scores, label = got
         p = _clip(sigmoid(self.model.logit_of(scores)))
         start = logit(p) + self.model.lam * (label - p)
-        if target_key is not None and stepped is not None:
-            done = {Factor(f) for f in stepped}
-            start += sum(self.delta(f, anchor_key, target_key) for f in SCORED_FACTORS if f not in done)
+        if target_key is not None and stepped is not None and target_key in self._targets:
+            done = {Factor(f).value for f in stepped} - set(START_PARTS)
+            t = self._targets[target_key][0]
+            start += sum(t[part] - scores.get(part, 0.0) for part in t if part not in done)
         return sigmoid(start)
 
     def delta(self, factor: Factor, anchor_key: str, target_key: str) -> float:
         got = self.anchor_scores(anchor_key)
         t = self._targets.get(target_key)
-        if got is None or t is None or factor.value not in t:
+        if got is None or t is None or factor.value not in t[0]:
             return 0.0
-        return t[factor.value] - got[0].get(factor.value, 0.0)
+        return t[0][factor.value] - got[0].get(factor.value, 0.0)
 
     # -- one step ---------------------------------------------------------------------------
-    def fact_signs(self, step: StepInput) -> dict[str, float]:
-        """Sign of each shown fact in the model: + pushes the target's estimate up, - down, 0 context.
+    def _side_desc(self, step: StepInput, side: float) -> tuple[TrialDescription, frozenset[str]] | None:
+        """The description of one side of the step and the pool keys its score never reads."""
+        if side == _SIDE_TARGET:
+            got = self._targets.get(step.target_key or "")
+            return (got[1], frozenset()) if got else None
+        key = (step.anchor_id or "").removeprefix("clinicaltrials:")
+        got_a = self.pool.get(key)
+        return (got_a[0], frozenset({key})) if got_a else None
 
-        Each fact counts with the sign of the model weight of the feature it adds to (times +1 on
-        the target side, -1 on the anchor side): a labelled trial of a drug/disease adds to that
-        side's prior rate (+ if it succeeded, - if it failed, times the rate's weight sign); an
-        indication to the known-indication/approved features; a TARGETS edge (drug change) to the
-        target count; an ASSOCIATED_WITH edge (disease change) to the disease-gene count; the rest 0."""
+    def _trial_effect(self, step: StepInput, side: float, trial_key: str) -> float:
+        """How much one labelled trial moves the step: the side's step score with the trial in the
+        pool minus without it (leave one out), times +1 on the target side, -1 on the anchor side."""
+        if trial_key not in self.pool or side == 0.0:
+            return 0.0
+        got = self._side_desc(step, side)
+        if got is None:
+            return 0.0
+        desc, ex = got
+        with_it = self.evidence.evidence(desc, exclude=ex).features[step.factor]
+        without = self.evidence.evidence(desc, exclude=ex | {trial_key}).features[step.factor]
+        return side * (self.model.step_score(step.factor, with_it) - self.model.step_score(step.factor, without))
+
+    def fact_signs(self, step: StepInput) -> dict[str, float]:
+        """The evidence each shown fact carries in the model: > 0 pushes the target's estimate up,
+        < 0 down, 0 context (the verifier checks claimed roles against these signs).
+
+        A labelled trial of one side's drugs (drug step) or diseases (disease step) counts with its
+        leave-one-out effect on that side's step score (prior rate and trial count together); a
+        TARGETS edge (drug step) with the weight of the target count, an indication with the
+        weights of known indication and approved drug, a disease-gene edge (disease step) with the
+        weight of the gene count, each times +1 on the target side and -1 on the anchor side.
+        Everything else (a trial of the other factor, an ontology link, a side effect) is context."""
         from kgimagine.kg.queries import find_ids
 
         t_ids = set(find_ids(step.target_value))
@@ -473,11 +538,10 @@ class LearnedOperator:
             ends = {f.subject, f.object}
             side = _SIDE_TARGET if ends & t_ids else _SIDE_ANCHOR if ends & a_ids else 0.0
             sign = 0.0
-            if f.relation in (R.TESTS.value, R.STUDIES.value):
-                rate = "drug:drug_rate" if f.relation == R.TESTS.value else "disease:disease_rate"
-                if f.outcome is not None:
-                    sign = side * (1.0 if f.outcome else -1.0) * _sign(w.get(rate, 1.0))
-            elif f.relation in (R.TREATS.value, R.PALLIATES.value, R.APPROVED_FOR.value):
+            trial_rel = R.TESTS.value if step.factor is Factor.DRUG else R.STUDIES.value
+            if f.relation == trial_rel and step.factor in (Factor.DRUG, Factor.DISEASE):
+                sign = self._trial_effect(step, side, f.subject.removeprefix("clinicaltrials:"))
+            elif f.relation in (R.TREATS.value, R.PALLIATES.value, R.APPROVED_FOR.value) and step.factor is Factor.DRUG:
                 sign = side * _sign(w.get("drug:known_indication", 0.0) + w.get("drug:approved_drug", 0.0))
             elif f.relation == R.TARGETS.value and step.factor is Factor.DRUG:
                 sign = side * _sign(w.get("drug:n_targets", 0.0))  # one more target of that side's drugs
@@ -487,27 +551,26 @@ class LearnedOperator:
         return out
 
     def answer(self, step: StepInput) -> StepAnswer:
-        """The move is the factor's score change; the claims are the shown facts whose sign in the
-        model agrees with it (at most 3), else context facts of the changed entities (then the
-        verifier finds no claim backing the move and the step contributes nothing)."""
-        anchor_key = step.anchor_id or ""
-        target_key = step.target_key or ""
-        d = self.delta(step.factor, anchor_key, target_key)
+        """The move is the step part of the factor's score change; the claims are the shown facts
+        whose evidence agrees with it, strongest first (at most 3). A step that does not move cites
+        up to two facts of the changed entities as context; a move no shown fact agrees with cites
+        context only (the verifier then finds no claim backing it and the step contributes nothing)."""
+        from kgimagine.kg.queries import find_ids
+
+        d = self.delta(step.factor, step.anchor_id or "", step.target_key or "")
         p_after = _clip(sigmoid(logit(_clip(step.p_before)) + d))
         direction = "up" if p_after - step.p_before > NO_MOVE else "down" if p_after - step.p_before < -NO_MOVE else "none"
         if direction == "none":
             p_after = step.p_before
         signs = self.fact_signs(step)
         want = 1.0 if direction == "up" else -1.0 if direction == "down" else 0.0
-        agree = [fid for fid, v in signs.items() if want and v * want > 0][:MAX_CLAIM_FACTS]
+        agree = sorted((fid for fid, v in signs.items() if want and v * want > 1e-9), key=lambda fid: -abs(signs[fid]))
         if agree:
-            claims = [Claim(facts=[fid], role=role_of(signs[fid])) for fid in agree]
+            claims = [Claim(facts=[fid], role=role_of(signs[fid])) for fid in agree[:MAX_CLAIM_FACTS]]
         else:
-            from kgimagine.kg.queries import find_ids
-
             touching = set(find_ids(step.anchor_value)) | set(find_ids(step.target_value))
-            context = [f.fact_id for f in step.facts
-                       if {f.subject, f.object} & touching and signs.get(f.fact_id, 0.0) == 0.0]
+            context = [f.fact_id for f in step.facts if {f.subject, f.object} & touching
+                       and (direction == "none" or signs.get(f.fact_id, 0.0) == 0.0)]
             claims = [Claim(facts=[fid], role="context") for fid in context[:2]]
         return StepAnswer(direction=direction, probability=round(p_after, 4), claims=claims, rationale="")
 
