@@ -35,7 +35,7 @@ from kgimagine.evaluation.protocol import stratified_folds
 from kgimagine.evaluation.runner import read_labelled_trials
 from kgimagine.kg.connect import open_store
 from kgimagine.reasoning.aggregate import sigmoid
-from kgimagine.reasoning.embedding import MiniLMEmbedder
+from kgimagine.reasoning.embedding import CachedEmbedder, MiniLMEmbedder
 from kgimagine.reasoning.operators.learned import LearnedModel, LearnedOperator
 from kgimagine.reasoning.predictor import Predictor
 from kgimagine.reasoning.retrieval import AnchorIndex
@@ -91,7 +91,7 @@ def main() -> None:
     t_start = time.perf_counter()
     store = open_store(args.store)
     full_pool = labelled_pool(store)
-    embedder = MiniLMEmbedder()
+    embedder = CachedEmbedder(MiniLMEmbedder())  # as `kgimagine predict` wraps it: a batch's targets encoded together
     index = AnchorIndex.build(store, embedder=embedder, cache_dir=Path(args.cache_dir))
     ev = EvidenceBuilder(store)
     lines: list[str] = []

@@ -79,40 +79,6 @@ def _console() -> Any:
     return Console() if sys.stdout.isatty() else Console(width=100)
 
 
-def _statement(fact: Any) -> str:
-    from kgimagine.traces import strip_provenance
-
-    return strip_provenance(fact.text)
-
-
-def _moving_facts(step: Any) -> list[Any]:
-    """The one to three facts that moved the step: its claims with the step's direction first."""
-    by_id = {f.fact_id: f for f in step.facts}
-    lead = [c for c in step.claims if c.role == step.direction] or list(step.claims)
-    ids = list(dict.fromkeys(fid for c in lead for fid in c.facts))[:3]
-    return [by_id[i] for i in ids if i in by_id]
-
-
-def _values(text: str) -> str:
-    """A step value without its bracketed ids ("Imatinib [drugbank:DB00619]" -> "Imatinib")."""
-    import re
-
-    text = re.sub(r"^eligibility of (?:clinicaltrials:)?(NCT\d+|the new trial): .*$", r"criteria of \1", text.strip())
-    return re.sub(r"\s*\[[a-z][a-z0-9_.]*:[^\]]+\]", "", text).strip()
-
-
-def _sources(pred: Any, *, every_fact: bool) -> list[str]:
-    """Each source of the facts shown, once: "name version (licence)"."""
-    seen: dict[tuple[str, str, str], None] = {}
-    for chain in pred.chains:
-        for s in chain.steps:
-            facts = s.facts if every_fact else [f for f in s.facts if f.fact_id in set(s.cited)]
-            for f in facts:
-                if f.source:
-                    seen.setdefault((f.source, f.source_version.split(" ")[0], f.licence), None)
-    return [f"{src} {ver} ({lic})".replace("  ", " ") if lic else f"{src} {ver}".strip() for src, ver, lic in seen]
-
-
 _MARK = {"supported": ("✓", "green"), "unsupported": ("✗", "red"), "refuted": ("✗✗", "red")}
 
 
@@ -121,22 +87,20 @@ def _step_line(step: Any, width: int) -> Any:
     that moved it (or why the step was excluded), cut to ``width`` with an ellipsis."""
     from rich.text import Text
 
+    from kgimagine.reasoning.readable import step_parts
+
     sym, colour = _MARK.get(step.verdict, ("?", "yellow"))
-    change = f"{_values(step.anchor_value)} → {_values(step.target_value)}"
-    room = max(16, min(40, width // 3))
-    if len(change) > room:
-        change = change[: room - 1] + "…"
+    _, factor, change, move, detail = step_parts(step, width)
     line = Text("  ")
     line.append(f"{sym:<2} ", style=colour)
-    line.append(f"{step.factor.value:<10} ", style="cyan")
-    line.append(f"{change:<{room}} ")
-    line.append(f"{step.p_after - step.p_before:+.2f}  ")
+    line.append(f"{factor} ", style="cyan")
+    line.append(f"{change} ")
+    line.append(f"{move}  ")
     if step.supported:
-        line.append("; ".join(_statement(f) for f in _moving_facts(step)) or "(no fact)")
+        line.append(detail)
     else:
-        reason = (step.reason or step.error or "").split("; ")[0]
-        reason = reason.split(": ", 1)[1] if reason.startswith("claim ") and ": " in reason else reason
-        line.append(f"{step.verdict}: ", style=colour)
+        verdict, _, reason = detail.partition(": ")
+        line.append(f"{verdict}: ", style=colour)
         line.append(reason)
     line.truncate(width, overflow="ellipsis")
     return line
@@ -149,23 +113,17 @@ def _print_rich(console: Any, pred: Any, *, explain: str = "short") -> None:
     from rich.markup import escape as esc
     from rich.table import Table
 
-    title = pred.nct_id or pred.question_id or pred.key
-    if pred.question_type == "superiority":
-        head = "; ".join(f"P({c.arm_a} > {c.arm_b}) = {c.probability:.3f}" for c in pred.comparisons)
-    else:
-        head = f"P(success) = {pred.probability:.3f} → label {pred.label}"
-    g = "n/a" if pred.grounding_rate is None else f"{pred.grounding_rate:.0%}"
-    console.print(f"[bold]{esc(str(title))}[/bold]  {esc(head)}")
-    console.print(f"  grounded {pred.steps_supported}/{pred.steps_total} steps ({g}) · {esc(pred.operator)} · "
-                  f"{esc(pred.aggregate_method)}", style="dim")
+    from kgimagine.reasoning.readable import anchor_line, head_lines, sources
+
+    title, grounding = head_lines(pred)
+    name, _, rest = title.partition("  ")
+    console.print(f"[bold]{esc(name)}[/bold]  {esc(rest)}")
+    console.print(esc(grounding), style="dim")
     for flag in pred.flags:
         console.print(f"  [yellow]! {esc(flag)}[/yellow]")
     mark = {k: f"[{c}]{m}[/{c}]" for k, (m, c) in _MARK.items()}
     for chain in pred.chains:
-        ctx = esc(f" [{chain.context}]") if chain.context else ""
-        outcome = "succeeded" if chain.anchor_label else "failed"
-        console.print(f"[bold]anchor {esc(chain.anchor_id.split(':', 1)[-1])}{ctx}[/bold] ({outcome}, similarity "
-                      f"{chain.similarity:.2f}): p {chain.p_start:.2f} → {chain.p_end:.2f}")
+        console.print(esc(anchor_line(chain)), style="bold")
         if explain != "full":
             for s in chain.steps:
                 console.print(_step_line(s, console.width), overflow="ellipsis", no_wrap=True)
@@ -188,15 +146,15 @@ def _print_rich(console: Any, pred: Any, *, explain: str = "short") -> None:
                 if verdict != "verified":
                     t.add_row(esc(f"    [{cid}]"), "(cited, not shown)", f"[red]{verdict}[/red]")
             console.print(t)
-    sources = _sources(pred, every_fact=explain == "full")
+    srcs = sources(pred, every_fact=explain == "full")
     line = "sources:"
-    for i, src in enumerate(sources):  # wrapped between sources, never inside one
-        piece = f" {src}" + (" ·" if i < len(sources) - 1 else "")
+    for i, src in enumerate(srcs):  # wrapped between sources, never inside one
+        piece = f" {src}" + (" ·" if i < len(srcs) - 1 else "")
         if len(line) + len(piece) > console.width and line.strip():
             console.print(line, style="dim", markup=False, highlight=False, no_wrap=True, overflow="ellipsis")
             line = " " * 8
         line += piece
-    if sources:
+    if srcs:
         console.print(line, style="dim", markup=False, highlight=False, no_wrap=True, overflow="ellipsis")
 
 

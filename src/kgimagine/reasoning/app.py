@@ -11,8 +11,10 @@ variables and their defaults are defined once, in ``kgimagine.config`` (``Studio
 Input (what a Studio user pastes): ``{"nct_id": "NCT01288573"}`` for a trial in the graph, or
 ``{"spec": {...TrialSpec...}}`` (drugs, diseases, phase, criteria, ...). The first node,
 ``prepare_spec``, turns either into a validated spec; the reasoning state machine of
-``reasoning.graph.build_graph`` runs as a subgraph; the output key is ``result`` (a Prediction),
-and ``steps`` holds every step with its facts, citations and the verifier's verdicts.
+``reasoning.graph.build_graph`` runs as a subgraph; the output keys are ``readable`` (the chain
+as ``kgimagine predict`` prints it: probability, grounding rate, one line per step with the facts
+that moved it and its verdict, the sources), ``result`` (a Prediction), and ``steps`` (every step
+with its facts, claims, citations and the verifier's verdicts).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class StudioState(ReasoningState, total=False):
 
 
 class StudioOutput(TypedDict, total=False):
+    readable: list[str]  # the chain as `kgimagine predict` prints it: probability, one line per step, sources
     result: dict[str, Any] | None
     steps: list[dict[str, Any]]
     flags: list[str]

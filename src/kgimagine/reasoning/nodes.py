@@ -15,6 +15,7 @@ from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import AGGREGATE_METHOD, aggregate_chains
 from kgimagine.reasoning.operators.base import Operator
 from kgimagine.reasoning.plan import PlanStep, build_plan
+from kgimagine.reasoning.readable import lines as readable_lines
 from kgimagine.reasoning.retrieval import Anchor, AnchorIndex, ResolvedTarget, TargetResolver
 from kgimagine.reasoning.spec import Chain, Prediction, TrialSpec, grounding_rate
 from kgimagine.reasoning.state import ReasoningConfig, ReasoningState
@@ -305,4 +306,4 @@ class ReasoningNodes:
             timings=dict(state.get("timings", {})),
             flags=flags,
         )
-        return {"result": pred.model_dump(mode="json")}
+        return {"result": pred.model_dump(mode="json"), "readable": readable_lines(pred)}

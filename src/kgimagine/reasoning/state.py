@@ -57,3 +57,4 @@ class ReasoningState(TypedDict, total=False):
     flags: Annotated[list[str], operator.add]
     timings: Annotated[dict[str, float], merge_timings]
     result: dict[str, Any] | None  # Prediction
+    readable: list[str]  # the chain as `kgimagine predict` prints it (Studio's view of the result)

@@ -42,6 +42,10 @@ def test_make_graph_builds_once_from_the_environment(rstore, tmp_path, monkeypat
     assert app.make_graph() is graph  # same settings: the same graph, the store opened once
     out = graph.invoke({"nct_id": "NCT00000008"})
     assert out["result"]["nct_id"] == "NCT00000008" and len(out["result"]["anchors"]) == 2
+    # Studio's view: the chain as `kgimagine predict` prints it
+    view = out["readable"]
+    assert view[0].startswith("NCT00000008  P(success) = ") and view[1].startswith("  grounded ")
+    assert sum(line.startswith("anchor ") for line in view) == 2
     monkeypatch.setenv("KGIMAGINE_K", "3")
     assert app.make_graph() is not graph
 

@@ -76,6 +76,9 @@ def test_default_output_of_one_trial_is_short_and_readable(rstore):
     licences = {f.licence for c in pred.chains for s in c.steps for f in s.facts if f.fact_id in s.cited}
     assert "TOP non-commercial" in licences
     assert all(text.count(lic) == 1 for lic in licences)  # each cited source's licence once, in the footer
+    from kgimagine.reasoning.readable import lines as readable_lines
+
+    assert readable_lines(pred)[:footer] == lines[:footer]  # Studio's view is the same text
     # a rationale that names no cited entity: every step is excluded, and its line says why
     pred, text, lines = show(ScriptedOperator([cite_first(0.7, "scripted")], repeat_last=True))
     step_lines = [l for l in lines if l.startswith(("  ✓", "  ✗"))]

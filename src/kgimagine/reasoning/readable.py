@@ -1,0 +1,103 @@
+"""The readable form of a prediction, shared by ``kgimagine predict`` and LangGraph Studio.
+
+Per trial: the probability, then per anchor one line per step (verdict mark, factor, anchor value
+-> target value, probability move, the one to three facts that moved it or why the step was
+excluded), and one provenance footer listing each cited source once. The CLI colours these pieces;
+the state machine stores the plain lines (``ReasoningState.readable``) so Studio shows the same
+chain as the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kgimagine.traces import strip_provenance
+
+MARK = {"supported": "✓", "unsupported": "✗", "refuted": "✗✗"}
+
+
+def statement(fact: Any) -> str:
+    """What a fact states, without its provenance group."""
+    return strip_provenance(fact.text)
+
+
+def moving_facts(step: Any) -> list[Any]:
+    """The one to three facts that moved the step: its claims with the step's direction first."""
+    by_id = {f.fact_id: f for f in step.facts}
+    lead = [c for c in step.claims if c.role == step.direction] or list(step.claims)
+    ids = list(dict.fromkeys(fid for c in lead for fid in c.facts))[:3]
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def values(text: str) -> str:
+    """A step value without its bracketed ids ("Imatinib [drugbank:DB00619]" -> "Imatinib")."""
+    text = re.sub(r"^eligibility of (?:clinicaltrials:)?(NCT\d+|the new trial): .*$", r"criteria of \1", text.strip())
+    return re.sub(r"\s*\[[a-z][a-z0-9_.]*:[^\]]+\]", "", text).strip()
+
+
+def sources(pred: Any, *, every_fact: bool = False) -> list[str]:
+    """Each source of the facts shown (cited ones unless ``every_fact``), once: "name version (licence)"."""
+    seen: dict[tuple[str, str, str], None] = {}
+    for chain in pred.chains:
+        for s in chain.steps:
+            facts = s.facts if every_fact else [f for f in s.facts if f.fact_id in set(s.cited)]
+            for f in facts:
+                if f.source:
+                    seen.setdefault((f.source, f.source_version.split(" ")[0], f.licence), None)
+    return [f"{src} {ver} ({lic})".replace("  ", " ") if lic else f"{src} {ver}".strip() for src, ver, lic in seen]
+
+
+def step_parts(step: Any, width: int) -> tuple[str, str, str, str, str]:
+    """(mark, factor, change, move, detail) of one step line; ``detail`` is the facts that moved
+    it or, for an excluded step, "<verdict>: <reason>"."""
+    change = f"{values(step.anchor_value)} → {values(step.target_value)}"
+    room = max(16, min(40, width // 3))
+    if len(change) > room:
+        change = change[: room - 1] + "…"
+    if step.supported:
+        detail = "; ".join(statement(f) for f in moving_facts(step)) or "(no fact)"
+    else:
+        reason = (step.reason or step.error or "").split("; ")[0]
+        reason = reason.split(": ", 1)[1] if reason.startswith("claim ") and ": " in reason else reason
+        detail = f"{step.verdict}: {reason}"
+    return (MARK.get(step.verdict, "?"), f"{step.factor.value:<10}", f"{change:<{room}}",
+            f"{step.p_after - step.p_before:+.2f}", detail)
+
+
+def head_lines(pred: Any) -> list[str]:
+    """The title line and the grounding line."""
+    title = pred.nct_id or pred.question_id or pred.key
+    if pred.question_type == "superiority":
+        head = "; ".join(f"P({c.arm_a} > {c.arm_b}) = {c.probability:.3f}" for c in pred.comparisons)
+    else:
+        head = f"P(success) = {pred.probability:.3f} → label {pred.label}"
+    g = "n/a" if pred.grounding_rate is None else f"{pred.grounding_rate:.0%}"
+    return [f"{title}  {head}",
+            f"  grounded {pred.steps_supported}/{pred.steps_total} steps ({g}) · {pred.operator} · {pred.aggregate_method}"]
+
+
+def anchor_line(chain: Any) -> str:
+    ctx = f" [{chain.context}]" if chain.context else ""
+    outcome = "succeeded" if chain.anchor_label else "failed"
+    return (f"anchor {chain.anchor_id.split(':', 1)[-1]}{ctx} ({outcome}, similarity {chain.similarity:.2f}): "
+            f"p {chain.p_start:.2f} → {chain.p_end:.2f}")
+
+
+def _cut(line: str, width: int) -> str:
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def lines(pred: Any, *, width: int = 100) -> list[str]:
+    """The short readable form as plain lines of at most ``width`` characters (Studio's view)."""
+    out = [_cut(line, width) for line in head_lines(pred)]
+    out += [_cut(f"  ! {flag}", width) for flag in pred.flags]
+    for chain in pred.chains:
+        out.append(_cut(anchor_line(chain), width))
+        for s in chain.steps:
+            mark, factor, change, move, detail = step_parts(s, width)
+            out.append(_cut(f"  {mark:<2} {factor} {change} {move}  {detail}", width))
+    src = sources(pred)
+    if src:
+        out.append(_cut("sources: " + " · ".join(src), width))
+    return out
