@@ -37,6 +37,8 @@ HEADLINE: dict[str, tuple[Any, bool, bool]] = {
 }
 COMPARED = ("average_precision", "roc_auc", "f1", "brier")
 BASELINE_FOR_COMPARISON = "text"
+#: The second baseline chain methods are compared with (text plus the trial's graph features).
+GRAPH_BASELINE_FOR_COMPARISON = "text+graph"
 
 
 @dataclass
@@ -66,6 +68,8 @@ class MethodScore:
     n_fits: int
     calibration: list[dict[str, float]]
     versus_text: dict[str, PairedDifference] = field(default_factory=dict)
+    #: chain methods only: paired differences with the text+graph baseline
+    versus_text_graph: dict[str, PairedDifference] = field(default_factory=dict)
     chain: ChainSummary | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,6 +88,7 @@ class MethodScore:
             "n_fits": self.n_fits,
             "calibration_bins": self.calibration,
             "versus_text": {k: v.to_dict() for k, v in self.versus_text.items()},
+            "versus_text_graph": {k: v.to_dict() for k, v in self.versus_text_graph.items()},
             "chain": None if self.chain is None else self.chain.to_dict(),
         }
 
@@ -195,6 +200,13 @@ class EvaluationReport:
                       "| method | ΔAP | ΔROC-AUC | ΔF1 | ΔBrier |", "|---|---|---|---|---|"]
             for s in compared:
                 v = s.versus_text
+                lines.append(f"| {s.name} | {v['average_precision']} | {v['roc_auc']} | {v['f1']} | {v['brier']} |")
+        compared = [s for s in self.scores if s.versus_text_graph]
+        if compared:
+            lines += ["", f"{h}# Chain methods against text+graph (paired bootstrap, same resamples)", "",
+                      "| method | ΔAP | ΔROC-AUC | ΔF1 | ΔBrier |", "|---|---|---|---|---|"]
+            for s in compared:
+                v = s.versus_text_graph
                 lines.append(f"| {s.name} | {v['average_precision']} | {v['roc_auc']} | {v['f1']} | {v['brier']} |")
         chains = [(s, s.chain) for s in self.scores if s.chain is not None]
         if chains:

@@ -50,6 +50,7 @@ from kgimagine.evaluation.protocol import (
 )
 from kgimagine.evaluation.report import (
     BASELINE_FOR_COMPARISON,
+    GRAPH_BASELINE_FOR_COMPARISON,
     ChainSummary,
     EvaluationReport,
     MethodScore,
@@ -141,9 +142,11 @@ def build_chain_predict(method: str, store: Any, *, operator: Any = None,
 
         embedder = kwargs.get("embedder")
         if embedder is None and "embedder" not in kwargs:
-            from kgimagine.reasoning.embedding import MiniLMEmbedder
+            from kgimagine.reasoning.embedding import CachedEmbedder, MiniLMEmbedder
 
-            embedder = kwargs["embedder"] = MiniLMEmbedder()
+            # wrapped as `kgimagine predict` wraps it: the index and the predictor share the cache,
+            # so a batch's targets are encoded together
+            embedder = kwargs["embedder"] = CachedEmbedder(MiniLMEmbedder())
         index = AnchorIndex.build(store, embedder=embedder, cache_dir=kwargs.get("cache_dir"))
         evidence = EvidenceBuilder(store)
         try:
@@ -319,6 +322,7 @@ def run_evaluation(
     say("scoring (bootstrap)")
     by_name = {r.name: r for r in runs}
     base = by_name.get(BASELINE_FOR_COMPARISON)
+    graph_base = by_name.get(GRAPH_BASELINE_FOR_COMPARISON)
     scores: list[MethodScore] = []
     for run in runs:
         idx = sampled.get(run.name)
@@ -332,6 +336,9 @@ def run_evaluation(
         if base is not None and run is not base:
             b = base if idx is None else _subset_run(base, idx)
             sc.versus_text = compare_with(yy, run, b, n_resamples=config.n_resamples, seed=config.seed)
+        if graph_base is not None and run.name in chain_objs:
+            b = graph_base if idx is None else _subset_run(graph_base, idx)
+            sc.versus_text_graph = compare_with(yy, run, b, n_resamples=config.n_resamples, seed=config.seed)
         scores.append(sc)
 
     mode = ("held-out: threshold from the validation file " + str(config.valid_file)

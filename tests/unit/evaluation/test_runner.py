@@ -46,12 +46,15 @@ def test_cross_validated_run_scores_every_method(files):
     assert by["prior"].overall["roc_auc"].value == 0.5
     assert by["text"].overall["roc_auc"].value > 0.7
     assert by["text"].versus_text == {} and "average_precision" in by["graph-lr"].versus_text
+    # chain methods are also compared with text+graph (baselines are not)
+    assert "roc_auc" in by["chain-statistical"].versus_text_graph and by["graph-lr"].versus_text_graph == {}
     chain = by["chain-statistical"].chain
     assert chain.grounding_rate == 0.5 and chain.unsupported_step_rate == 0.25 and chain.steps_per_trial == 4
     # the chain saw each evaluated trial once, and never a label
     assert len(seen) == 40 and not any(hasattr(t, "label") for t in seen)
     assert set(by["text"].per_phase) == {"phase 1/phase 2", "phase 2"}
     md = rep.to_markdown()
+    assert "Chain methods against text+graph" in md
     assert "Leakage audit: **PASSED**" in md and "within noise" in md or "Difference with the text" in md
     out = files / "out"
     paths = write_report(out, rep)
