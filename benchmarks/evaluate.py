@@ -1,9 +1,13 @@
-"""Benchmark: every baseline and the statistical-operator chain on the shared TOP validation files.
+"""Benchmark: every baseline and the chains (the default learned chain, the statistical ones) on the
+shared TOP validation files, exactly as `kgimagine eval` runs them on an evaluation graph.
 
 Protocol (see docs/evaluation.md): for each of phase_I_valid / phase_II_valid / phase_III_valid,
 5-fold stratified CV within the file; learned baselines are fitted on phase_I_train + the other
-folds, and their F1 threshold comes from nested inner folds; the chain is not fitted and its
-threshold comes from the other folds. Labels in the graph: phase_I_train only (audited).
+folds, and their F1 threshold comes from nested inner folds; the chains are not refitted per fold
+(``chain-learned`` = predict's default: the learned operator fitted once on the graph's labelled
+trials, i.e. phase_I_train only, so it sees less data than the baselines) and their threshold
+comes from the other folds. Labels in the graph: phase_I_train only (audited). For the learned
+chain on the same training data as the baselines, see learned_operator.py.
 
     python benchmarks/evaluate.py --store /path/to/graph [--chain-local-sample 20]
 
@@ -25,7 +29,8 @@ from provenance import command_lines
 HERE = Path(__file__).resolve().parent
 SPLITS = ("phase_I_valid", "phase_II_valid", "phase_III_valid")
 METHODS = ("prior", "text", "graph-lr", "graph-gbm", "text+graph",
-           "graph-lr-noapproval", "graph-gbm-noapproval", "text+graph-noapproval", "chain-statistical", "chain-statistical-fit")
+           "graph-lr-noapproval", "graph-gbm-noapproval", "text+graph-noapproval", "chain-learned", "chain-statistical",
+           "chain-statistical-fit")
 HINT = ("Published HINT reference (TOP **test** splits, not these validation files): "
         "phase I AP ≈ 0.64, ROC-AUC ≈ 0.56; phase III AP ≈ 0.87, ROC-AUC ≈ 0.72.")
 

@@ -160,28 +160,16 @@ def f1_at(y, p, threshold: float) -> float:
 
 
 def choose_threshold(y_valid, p_valid) -> float:
-    """The threshold that maximises F1 on *validation* data; ties go to the lower threshold.
-
-    Candidates are the distinct validation probabilities (every distinct F1 is reached at one
-    of them). Never call this with the evaluated trials' labels.
+    """The threshold that maximises F1 on *validation* data; ties go to the lower threshold
+    (``kgimagine.thresholds.f1_threshold``). Never call this with the evaluated trials' labels.
     """
+    from kgimagine.thresholds import f1_threshold
+
     ya, pa = _arrays(y_valid, p_valid)
-    if ya.sum() == 0:
+    t = f1_threshold(ya, pa)
+    if t is None:
         raise EvaluationError("cannot choose a threshold: the validation labels have no positive trial")
-    candidates = np.unique(pa)  # ascending: the first maximum is the lowest threshold
-    n_pos = ya.sum()
-    order = np.argsort(-pa, kind="mergesort")
-    ys, ps = ya[order], pa[order]
-    # predicted positives at threshold t = all with p >= t
-    cum_tp = np.cumsum(ys)
-    best_t, best_f1 = float(candidates[0]), -1.0
-    for t in candidates:
-        k = int(np.searchsorted(-ps, -t, side="right"))  # count of p >= t
-        tp = cum_tp[k - 1] if k else 0
-        f1 = 2 * tp / (k + n_pos)
-        if f1 > best_f1 + 1e-12:
-            best_t, best_f1 = float(t), f1
-    return best_t
+    return t
 
 
 # --- multi-class (arm-level questions) ----------------------------------------------------

@@ -15,7 +15,7 @@ from kgimagine.reasoning.operators.learned import LearnedModel, LearnedOperator
 from kgimagine.reasoning.predictor import Predictor
 from kgimagine.reasoning.retrieval import AnchorIndex
 from kgimagine.reasoning.spec import TrialSpec
-from kgimagine.trials.evidence import EvidenceBuilder, description_from_node, labelled_pool
+from kgimagine.trials.evidence import EvidenceBuilder, TrialDescription, description_from_node, labelled_pool
 from kgimagine.types import NodeLabel as L
 from kgimagine.types import RelationType as R
 from tests.unit.reasoning import graph_fixture as G
@@ -208,3 +208,17 @@ def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
                         checked += 1
     assert steps and checked > 0
     assert all(s.supported for s in steps), [s.error for s in steps if not s.supported]
+
+
+def test_a_labelled_training_trial_gets_its_out_of_fold_scores(lstore, fitted):
+    """Teacher chains for training trials must not read their own label through the text model."""
+    model, pool = fitted
+    op = LearnedOperator(lstore, model)
+    key = sorted(pool)[0]
+    desc = pool[key][0]
+    assert op.prepare_target(key, desc) == model.oof[key][0]
+    in_sample = model.factor_scores(desc, op.evidence)
+    assert in_sample != model.oof[key][0]
+    # the same trial described with other criteria is a new trial: scored by the model
+    other = TrialDescription(key=key, drugs=desc.drugs, diseases=desc.diseases, phase=desc.phase, criteria="Inclusion: adults.")
+    assert op.prepare_target("new", other) == model.factor_scores(other, op.evidence)

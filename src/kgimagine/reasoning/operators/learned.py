@@ -38,6 +38,7 @@ from typing import Any, Mapping, Sequence
 from kgimagine.errors import ReasoningError
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import P_MAX, P_MIN, logit, sigmoid
+from kgimagine.thresholds import f1_threshold
 from kgimagine.traces import MAX_CLAIM_FACTS, Claim, StepAnswer, StepInput, render_step_answer, role_of
 from kgimagine.trials.evidence import (
     FACTOR_FEATURES,
@@ -139,16 +140,9 @@ class LearnedModel:
     # -- scoring --------------------------------------------------------------------------
     def _row(self, desc: TrialDescription, evidence: EvidenceBuilder, *, exclude: Sequence[str] = (),
              text_score: float | None = None) -> list[float]:
-        ev = evidence.evidence(desc, exclude=exclude)
-        values: list[float] = []
-        for factor, name in self.cols:
-            if name == TEXT_COLUMN:
-                if text_score is None:
-                    text_score = float(self.text_model.score([desc.criteria])[0]) if self.text_model else 0.0
-                values.append(text_score)
-            else:
-                values.append(ev.features[factor][FACTOR_FEATURES[factor].index(name)])
-        return values
+        if text_score is None and any(name == TEXT_COLUMN for _, name in self.cols):
+            text_score = float(self.text_model.score([desc.criteria])[0]) if self.text_model else 0.0
+        return _row(self.cols, desc, evidence, exclude=exclude, text_score=text_score)
 
     def scores_from_row(self, row: Sequence[float]) -> dict[str, float]:
         """Calibrated logit part of each factor (centred on the pool's mean trial); the columns no
@@ -224,9 +218,8 @@ class LearnedModel:
                 tm = _TextModel().fit([d for d, m in zip(docs, tr) if m], y[tr])
                 text_oof[te] = tm.score([d for d, m in zip(docs, te) if m])
         fold_keys = [set(np.asarray(keys)[folds == j].tolist()) for j in range(n_folds)]
-        probe = cls(cols, [0.0] * len(cols), [1.0] * len(cols), [0.0] * len(cols), 0.0, (1.0, 0.0), 0.0, 0.5, None, {})
         X = np.asarray([
-            probe._row(pool[k_][0], evidence, exclude=fold_keys[folds[i]], text_score=float(text_oof[i]))
+            _row(cols, pool[k_][0], evidence, exclude=fold_keys[folds[i]], text_score=float(text_oof[i]))
             for i, k_ in enumerate(keys)
         ], dtype=np.float64)
         mean = X.mean(axis=0)
@@ -260,7 +253,7 @@ class LearnedModel:
         final = np.asarray([sigmoid(logit(p) + model.lam * r) for p, r in
                             zip(p_oof, model.meta.get("_residuals", np.zeros(len(keys))))])
         model.meta.pop("_residuals", None)
-        model.threshold = _f1_threshold(final, y)
+        model.threshold = f1_threshold(y, final) or 0.5  # F1-optimal on out-of-fold predictions
         model.meta.update({
             "n_trials": len(keys), "n_success": int(y.sum()), "n_folds": n_folds, "C": C,
             "columns": [f"{f.value}:{n}" for f, n in cols], "weights": dict(zip([f"{f.value}:{n}" for f, n in cols],
@@ -314,6 +307,14 @@ class LearnedModel:
         return model
 
 
+def _row(cols: Sequence[tuple[Factor, str]], desc: TrialDescription, evidence: EvidenceBuilder, *,
+         exclude: Sequence[str] = (), text_score: float | None = None) -> list[float]:
+    """The model's columns for one trial: its evidence features, and ``text_score`` in the text column."""
+    ev = evidence.evidence(desc, exclude=exclude)
+    return [float(text_score or 0.0) if name == TEXT_COLUMN else ev.features[factor][FACTOR_FEATURES[factor].index(name)]
+            for factor, name in cols]
+
+
 def _clip(p: float) -> float:
     return min(max(p, P_MIN), P_MAX)
 
@@ -333,20 +334,6 @@ def _fit_platt(z: Any, y: Any) -> tuple[float, float]:
         if np.max(np.abs(step)) < 1e-9:
             break
     return float(a), float(c)
-
-
-def _f1_threshold(p: Any, y: Any) -> float:
-    """The threshold maximising F1 on out-of-fold probabilities (ties: the lower one)."""
-    import numpy as np
-
-    best, best_t = -1.0, 0.5
-    for t in np.unique(np.round(p, 4)):
-        pred = p >= t
-        tp = float(np.sum(pred & (y == 1)))
-        f1 = 2 * tp / (np.sum(pred) + np.sum(y == 1)) if tp else 0.0
-        if f1 > best + 1e-12:
-            best, best_t = f1, float(t)
-    return best_t
 
 
 def anchor_weights(similarities: Sequence[float], floor: float = 0.05) -> list[float]:
@@ -455,7 +442,15 @@ class LearnedOperator:
 
     # -- per prediction ---------------------------------------------------------------------
     def prepare_target(self, key: str, desc: TrialDescription) -> dict[str, float]:
-        scores = self.model.factor_scores(desc, self.evidence)
+        """The target's score parts. A target that IS a labelled trial the model was fitted on (same
+        key and criteria, e.g. a training trial whose teacher chain ``train chains`` writes) gets its
+        out-of-fold parts: its own label never reaches its estimate through the text model."""
+        own = self.model.oof.get(desc.key)
+        known = self.pool.get(desc.key)
+        if own is not None and known is not None and known[0].criteria == desc.criteria:
+            scores = dict(own[0])
+        else:
+            scores = self.model.factor_scores(desc, self.evidence)
         self._targets[key] = (scores, desc)
         self._targets.move_to_end(key)
         while len(self._targets) > 512:
