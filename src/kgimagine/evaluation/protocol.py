@@ -109,6 +109,11 @@ def _predict(m: Method, table: TrialTable, clock: _Clock) -> np.ndarray:
 
 def _heldout(make: Callable[[], Method], learned: bool, train: Labelled | None, pool: Labelled,
              evaluated: TrialTable, inner_folds: int, clock: _Clock) -> tuple[np.ndarray, float]:
+    if learned and getattr(make, "own_threshold", False):
+        # a method that chooses its threshold on its own out-of-fold predictions while fitting
+        # (the learned chain): one fit on train + the pool, no nested refits
+        m = _fit(make, Labelled.concat(train, pool), clock)
+        return _predict(m, evaluated, clock), float(getattr(m, "threshold"))
     if learned:
         k = min(inner_folds, int(np.bincount(pool.y.astype(np.int64), minlength=2).min()) or 2)
         k = max(k, 2)
@@ -152,5 +157,8 @@ def run_cross_validated(name: str, make: Callable[[], Method], learned: bool, tr
     what = (f"{n_folds}-fold CV within the file: fit on train + the other folds; threshold from nested "
             f"{n_folds - 1}-fold out-of-fold predictions on the other folds" if learned
             else f"no per-fold fitting; {n_folds}-fold CV: threshold of each fold chosen on the other folds")
+    if learned and getattr(make, "own_threshold", False):
+        what = (f"{n_folds}-fold CV within the file: fit on the graph's labelled trials + train + the other folds; "
+                "threshold F1-optimal on the fit's own out-of-fold predictions")
     return MethodRun(name, p, decided, thresholds, what, clock.fit, clock.predict, clock.n_fits,
                      {"folds": folds.tolist()})

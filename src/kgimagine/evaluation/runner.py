@@ -75,6 +75,7 @@ class EvaluationConfig:
     n_resamples: int = N_BOOTSTRAP
     seed: int = BOOTSTRAP_SEED
     title: str = ""
+    embeddings: bool = True  # chain-learned retrieves anchors with MiniLM (predict's default); False: without
 
 
 @dataclass
@@ -186,6 +187,85 @@ def build_chain_predict(method: str, store: Any, *, operator: Any = None,
     return predict
 
 
+class LearnedChain:
+    """``chain-learned`` refitted per fold: the learned operator is fitted on the graph's labelled
+    trials plus the rows it is given (train file + the other folds, as descriptions with their
+    labels; never the evaluated fold), and the default predictor (MiniLM retrieval, k anchors, the
+    fit's own threshold) runs the chain. Anchors are the graph's labelled trials only. The same
+    per-trial statistics as ``ChainMethod`` (grounding, steps, errors, no anchor) are kept."""
+
+    learned = True
+
+    def __init__(self, store: Any, *, predictor_kwargs: Mapping[str, Any] | None = None) -> None:
+        self.name = "chain-learned"
+        self.store = store
+        self.kwargs = dict(predictor_kwargs or {})
+        self.threshold = 0.5
+        self.chain = ChainMethod(self.name, self._predict)
+        self._predictor: Any = None
+        self._index: Any = None
+        self._evidence: Any = None
+
+    @property
+    def stats(self) -> Any:
+        return self.chain.stats
+
+    def _shared(self) -> tuple[Any, Any, Any]:
+        if self._index is None:
+            from kgimagine.reasoning.retrieval import AnchorIndex
+            from kgimagine.trials.evidence import EvidenceBuilder
+
+            embedder = self.kwargs.get("embedder")
+            if embedder is None and "embedder" not in self.kwargs:
+                from kgimagine.reasoning.embedding import CachedEmbedder, MiniLMEmbedder
+
+                embedder = self.kwargs["embedder"] = CachedEmbedder(MiniLMEmbedder())
+            self._index = AnchorIndex.build(self.store, embedder=embedder, cache_dir=self.kwargs.get("cache_dir"))
+            self._evidence = EvidenceBuilder(self.store)
+        return self._index, self._evidence, self.kwargs.get("embedder")
+
+    def fit(self, table: TrialTable, y: np.ndarray) -> None:
+        from kgimagine.reasoning.operators.learned import LearnedModel, LearnedOperator
+        from kgimagine.reasoning.predictor import Predictor
+        from kgimagine.trials.evidence import TrialDescription, labelled_pool
+
+        index, evidence, embedder = self._shared()
+        pool = labelled_pool(self.store)
+        for t, label in zip(table.trials, np.asarray(y).tolist()):
+            pool.setdefault(t.nctid, (TrialDescription(key=t.nctid, drugs=tuple(t.drugs), diseases=tuple(t.diseases),
+                                                       icd10=tuple(t.icdcodes), phase=t.phase or "",
+                                                       criteria=t.criteria), int(label)))
+        try:
+            model = LearnedModel.fit(evidence, pool, anchors=index, k=self.kwargs.get("k", 5))
+        except KgimagineError as exc:
+            raise EvaluationError(f"chain-learned: {exc}") from exc
+        self.threshold = model.threshold
+        op = LearnedOperator(self.store, model, evidence=evidence, pool=pool)
+        kw = {k: v for k, v in self.kwargs.items() if k not in ("threshold", "index", "embedder")}
+        self._predictor = Predictor(self.store, op, index=index, embedder=embedder, threshold=model.threshold, **kw)
+        self.chain._cache.clear()  # a new fit: predictions of the last one no longer hold
+
+    def _predict(self, trials: Sequence[TrialInput]) -> Iterable[Any]:
+        if self._predictor is None:
+            raise EvaluationError("chain-learned used before fit")
+        return self._predictor.predict_many([_spec_of(t) for t in trials])
+
+    def predict_proba(self, table: TrialTable) -> np.ndarray:
+        return self.chain.predict_proba(table)
+
+
+def _spec_of(t: TrialInput) -> Any:
+    from kgimagine.reasoning.spec import TrialSpec
+
+    try:
+        # fields passed as lists (not through from_top_row's list-literal parsing, which
+        # recursed without end on names such as "[18F]fluciclovine")
+        return TrialSpec.build(nct_id=t.nctid, drugs=list(t.drugs), diseases=list(t.diseases),
+                               icd10=list(t.icdcodes), phase=t.phase or None, criteria=t.criteria)
+    except KgimagineError as exc:
+        raise EvaluationError(f"trial {t.nctid}: cannot build a TrialSpec ({exc})") from exc
+
+
 def _chain_summary(method: ChainMethod, ids: Sequence[str]) -> ChainSummary:
     s = method.stats
     rates = [s.grounding_rate[i] for i in ids if i in s.grounding_rate]
@@ -289,7 +369,18 @@ def run_evaluation(
     for name in methods:
         say(f"method {name}")
         start = time.perf_counter()
-        if name in CHAIN_METHODS:
+        if name == "chain-learned" and name not in chain_predict:
+            if store is None:
+                raise EvaluationError(f"{name} needs a graph store")
+            learned_chain = LearnedChain(store, predictor_kwargs=None if config.embeddings else {"embedder": None})
+            chain_objs[name] = learned_chain  # type: ignore[assignment]
+
+            def make(obj: LearnedChain = learned_chain) -> Method:  # one instance, refitted per fold
+                return obj  # type: ignore[return-value]
+
+            make.own_threshold = True  # type: ignore[attr-defined]
+            learned = True
+        elif name in CHAIN_METHODS:
             if name not in chain_predict:
                 if store is None:
                     raise EvaluationError(f"{name} needs a graph store")

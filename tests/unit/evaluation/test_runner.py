@@ -132,3 +132,18 @@ def test_statistical_chain_through_the_real_predictor(tmp_path):
     assert ((res.runs[0].probability >= 0) & (res.runs[0].probability <= 1)).all()
     assert score.chain is not None and score.chain.n_trials == 6 and score.chain.steps_per_trial > 0
     assert 0 <= score.chain.grounding_rate <= 1
+
+
+def test_chain_learned_is_refitted_per_fold_on_the_other_folds(files):
+    """chain-learned in CV: fitted on the graph's labelled trials + train + the other folds (never the
+    evaluated fold), threshold from its own out-of-fold fit; it learns the criteria signal the
+    evaluated file carries and reports its chain statistics."""
+    cfg = EvaluationConfig(eval_file=files / "eval.csv", train_file=files / "train.csv",
+                           methods=("text", "text+graph", "chain-learned"), n_folds=3, n_resamples=50, embeddings=False)
+    res = run_evaluation(cfg, build_store())
+    by = {s.name: s for s in res.report.scores}
+    run = next(r for r in res.runs if r.name == "chain-learned")
+    assert run.n_fits == 3 and "other folds" in run.protocol and len(run.thresholds) == 3
+    assert by["chain-learned"].overall["roc_auc"].value > 0.7
+    assert by["chain-learned"].chain is not None and by["chain-learned"].chain.n_trials == 40
+    assert "roc_auc" in by["chain-learned"].versus_text_graph
