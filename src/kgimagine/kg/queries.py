@@ -10,6 +10,7 @@ holds only for splits whose labels it may use; callers pass the trial being pred
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import ChainMap
@@ -63,8 +64,10 @@ _PHASE_NUM = re.compile(r"(early\s+)?phase\s*([0-4]|i{1,3}v?|iv)", re.I)
 _ROMAN = {"i": 1, "ii": 2, "iii": 3, "iv": 4}
 
 
+@functools.lru_cache(maxsize=4096)
 def phase_number(phase: str | None) -> float | None:
-    """``"phase 2"`` -> 2.0, ``"phase 1/phase 2"`` -> 1.5, ``"early phase 1"`` -> 0.5; None if unknown."""
+    """``"phase 2"`` -> 2.0, ``"phase 1/phase 2"`` -> 1.5, ``"early phase 1"`` -> 0.5; None if unknown.
+    (Memoised: retrieval asks it of every indexed trial per query, and phase strings are few.)"""
     if not phase:
         return None
     nums: list[float] = []

@@ -427,6 +427,7 @@ class LearnedOperator:
         self.evidence.set_pool(self.pool)
         self.source = source
         self._targets: OrderedDict[str, tuple[dict[str, float], TrialDescription]] = OrderedDict()
+        self._signs: OrderedDict[tuple[Any, ...], dict[str, float]] = OrderedDict()
 
     @classmethod
     def load(cls, path: str | Path, store: GraphStore) -> "LearnedOperator":
@@ -452,6 +453,7 @@ class LearnedOperator:
         else:
             scores = self.model.factor_scores(desc, self.evidence)
         self._targets[key] = (scores, desc)
+        self._signs.clear()  # fact signs read the targets' descriptions
         self._targets.move_to_end(key)
         while len(self._targets) > 512:
             self._targets.popitem(last=False)
@@ -500,18 +502,20 @@ class LearnedOperator:
         got_a = self.pool.get(key)
         return (got_a[0], frozenset({key})) if got_a else None
 
-    def _trial_effect(self, step: StepInput, side: float, trial_key: str) -> float:
+    def _trial_effect(self, step: StepInput, side: float, trial_key: str, memo: dict[float, float]) -> float:
         """How much one labelled trial moves the step: the side's step score with the trial in the
-        pool minus without it (leave one out), times +1 on the target side, -1 on the anchor side."""
+        pool minus without it (leave one out), times +1 on the target side, -1 on the anchor side.
+        ``memo``: the side's step score with every trial, per side (computed once per step)."""
         if trial_key not in self.pool or side == 0.0:
             return 0.0
         got = self._side_desc(step, side)
         if got is None:
             return 0.0
         desc, ex = got
-        with_it = self.evidence.evidence(desc, exclude=ex).features[step.factor]
+        if side not in memo:
+            memo[side] = self.model.step_score(step.factor, self.evidence.evidence(desc, exclude=ex).features[step.factor])
         without = self.evidence.evidence(desc, exclude=ex | {trial_key}).features[step.factor]
-        return side * (self.model.step_score(step.factor, with_it) - self.model.step_score(step.factor, without))
+        return side * (memo[side] - self.model.step_score(step.factor, without))
 
     def fact_signs(self, step: StepInput) -> dict[str, float]:
         """The evidence each shown fact carries in the model: > 0 pushes the target's estimate up,
@@ -525,17 +529,23 @@ class LearnedOperator:
         Everything else (a trial of the other factor, an ontology link, a side effect) is context."""
         from kgimagine.kg.queries import find_ids
 
+        memo_key = (step.anchor_id, step.target_key, step.factor.value, step.anchor_value, step.target_value,
+                    tuple(f.fact_id for f in step.facts))
+        hit = self._signs.get(memo_key)
+        if hit is not None:  # the operator's answer and the verifier ask for the same step
+            return dict(hit)
         t_ids = set(find_ids(step.target_value))
         a_ids = set(find_ids(step.anchor_value))
         w = self.model.meta.get("weights", {})
         out: dict[str, float] = {}
+        with_all: dict[float, float] = {}
         for f in step.facts:  # each FactRef carries its edge and the outcome its text shows
             ends = {f.subject, f.object}
             side = _SIDE_TARGET if ends & t_ids else _SIDE_ANCHOR if ends & a_ids else 0.0
             sign = 0.0
             trial_rel = R.TESTS.value if step.factor is Factor.DRUG else R.STUDIES.value
             if f.relation == trial_rel and step.factor in (Factor.DRUG, Factor.DISEASE):
-                sign = self._trial_effect(step, side, f.subject.removeprefix("clinicaltrials:"))
+                sign = self._trial_effect(step, side, f.subject.removeprefix("clinicaltrials:"), with_all)
             elif f.relation in (R.TREATS.value, R.PALLIATES.value, R.APPROVED_FOR.value) and step.factor is Factor.DRUG:
                 sign = side * _sign(w.get("drug:known_indication", 0.0) + w.get("drug:approved_drug", 0.0))
             elif f.relation == R.TARGETS.value and step.factor is Factor.DRUG:
@@ -543,6 +553,9 @@ class LearnedOperator:
             elif f.relation == R.ASSOCIATED_WITH.value and step.factor is Factor.DISEASE:
                 sign = side * _sign(w.get("disease:disease_genes", 0.0))  # one more gene of that side's diseases
             out[f.fact_id] = sign
+        self._signs[memo_key] = dict(out)
+        while len(self._signs) > 256:
+            self._signs.popitem(last=False)
         return out
 
     def answer(self, step: StepInput) -> StepAnswer:
