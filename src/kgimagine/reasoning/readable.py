@@ -31,9 +31,21 @@ def moving_facts(step: Any) -> list[Any]:
 
 
 def values(text: str) -> str:
-    """A step value without its bracketed ids ("Imatinib [drugbank:DB00619]" -> "Imatinib")."""
+    """A step value without its bracketed ids ("Imatinib [drugbank:DB00619]" -> "Imatinib"), each
+    name once (two ids may carry the same name)."""
     text = re.sub(r"^eligibility of (?:clinicaltrials:)?(NCT\d+|the new trial): .*$", r"criteria of \1", text.strip())
-    return re.sub(r"\s*\[[a-z][a-z0-9_.]*:[^\]]+\]", "", text).strip()
+    text = re.sub(r"\s*\[[a-z][a-z0-9_.]*:[^\]]+\]", "", text).strip()
+    return ", ".join(dict.fromkeys(part.strip() for part in text.split(", ")))
+
+
+def side_of(fact: Any, step: Any) -> str:
+    """"target" or "anchor": the side of the step whose entity the fact touches ("" if both or neither)."""
+    from kgimagine.kg.queries import find_ids
+
+    ends = {fact.subject, fact.object}
+    t = bool(ends & set(find_ids(step.target_value)))
+    a = bool(ends & set(find_ids(step.anchor_value)))
+    return "target" if t and not a else "anchor" if a and not t else ""
 
 
 def sources(pred: Any, *, every_fact: bool = False) -> list[str]:
@@ -56,7 +68,8 @@ def step_parts(step: Any, width: int) -> tuple[str, str, str, str, str]:
     if len(change) > room:
         change = change[: room - 1] + "…"
     if step.supported:
-        detail = "; ".join(statement(f) for f in moving_facts(step)) or "(no fact)"
+        detail = "; ".join(f"({side}) {statement(f)}" if (side := side_of(f, step)) else statement(f)
+                           for f in moving_facts(step)) or "(no fact)"
     else:
         reason = (step.reason or step.error or "").split("; ")[0]
         reason = reason.split(": ", 1)[1] if reason.startswith("claim ") and ": " in reason else reason

@@ -412,9 +412,7 @@ class LearnedOperator:
     #: step could cite what moved it. The chain's steps are the graph-evidence factors.
     start_factors: frozenset[Factor] = frozenset({Factor.POPULATION, Factor.PHASE})
     #: What the chain's start holds besides the anchor's estimate (shown with the aggregate).
-    start_note = ("the target's criteria-text, phase and graph-summary scores (neighbour and shared-target "
-                  "records, mechanism overlap, arms) are applied at each chain's start: no single graph fact "
-                  "states them, so they are never steps")
+    start_note = "chains start with the target's text, phase and graph-summary scores (no single fact states them)"
 
     def __init__(self, store: GraphStore, model: LearnedModel, *, evidence: EvidenceBuilder | None = None,
                  pool: Mapping[str, tuple[TrialDescription, int]] | None = None, source: str = "") -> None:
