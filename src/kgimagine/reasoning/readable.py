@@ -64,7 +64,7 @@ def step_parts(step: Any, width: int) -> tuple[str, str, str, str, str]:
     """(mark, factor, change, move, detail) of one step line; ``detail`` is the facts that moved
     it or, for an excluded step, "<verdict>: <reason>"."""
     change = f"{values(step.anchor_value)} → {values(step.target_value)}"
-    room = max(16, min(40, width // 3))
+    room = max(16, min(40, width // 4))
     if len(change) > room:
         change = change[: room - 1] + "…"
     if step.supported:
