@@ -6,12 +6,13 @@ Import it from a benchmark script (``python benchmarks/<name>.py`` puts this fol
 
     run = RunRecord()                       # at the start of the script
     ...
-    lines = [*command_lines(graph_version=store.graph_version(), graph_build=graph_build_of(store)),
+    lines = [*command_lines(graph_version=graph_version_of(DIR), graph_build=graph_recipe_of(DIR)),
              run.line()]                    # when the results are written
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shlex
@@ -43,7 +44,7 @@ def command_line(argv: list[str] | None = None) -> str:
 def command_lines(*, graph_version: str | None = None, graph_build: str | None = None,
                   argv: list[str] | None = None) -> list[str]:
     """The header lines results.py reads: ``Command: `...` ``, ``Graph version: kg-…`` and
-    ``Graph build: `kgimagine kg build <recipe>` `` (the recipe of that graph, see ``graph_build_of``)."""
+    ``Graph build: `kgimagine kg build <recipe>` `` (the recipe of that graph, see ``graph_recipe_of``)."""
     lines = [f"Command: `{command_line(argv)}`"]
     if graph_version is not None:
         lines.append(f"Graph version: {graph_version}")
@@ -97,13 +98,32 @@ def labels_recipe(trials: Iterable[tuple[Any, bool]]) -> str:
     return "--labels-from " + (",".join(sorted(labelled)) or "none")
 
 
-def graph_build_of(store: Any) -> str:
-    """The build recipe of a built graph (``kgimagine kg build`` options), read off its content."""
-    from kgimagine.kg.queries import trial_outcome
-    from kgimagine.types import NodeLabel
+def graph_version_of(graph: Path) -> str:
+    """The version of an embedded graph (its manifest.json)."""
+    manifest = Path(graph) / "manifest.json"
+    if not manifest.is_file():
+        raise SystemExit(f"{graph} has no manifest.json; build it with `kgimagine kg build --store {graph}`")
+    return str(json.loads(manifest.read_text(encoding="utf-8"))["graph_version"])
 
-    return labels_recipe((n.properties.get("split"), trial_outcome(n) is not None)
-                         for n in store.iter_nodes(NodeLabel.TRIAL))
+
+def graph_recipe_of(graph: Path) -> str:
+    """The build recipe (normalised ``kgimagine kg build`` options) of an embedded graph, read off
+    its trial nodes (stdlib only: the nodes JSON Lines file named in manifest.json; see
+    ``labels_recipe``). ``--sources`` cannot be read off a graph: a partial build reads as full."""
+    graph = Path(graph)
+    manifest = json.loads((graph / "manifest.json").read_text(encoding="utf-8"))
+    trials = []
+    with open(graph / manifest["nodes_file"], encoding="utf-8") as fh:
+        for line in fh:
+            if '"Trial"' not in line[:300]:
+                continue
+            node = json.loads(line)
+            if node[1] != "Trial":
+                continue
+            props = node[3] if len(node) > 3 and isinstance(node[3], dict) else {}
+            label = props.get("outcome_label")
+            trials.append((props.get("split"), label is not None and str(label).strip() in {"0", "1"}))
+    return normalise_recipe(labels_recipe(trials))
 
 
 # -- when and on how busy a machine -----------------------------------------------------------------

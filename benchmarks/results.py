@@ -15,7 +15,8 @@ its version. A unit is **current** when
    ``--sources`` count; see ``provenance.normalise_recipe``); a unit without one was made on the
    prediction graph (``--labels-from all``). The version a recipe gives today comes from a graph
    built from the shared data by this checkout's code: each ``--graph DIR`` (repeatable) serves
-   the recipe read off its content (the splits whose outcome labels it holds), and with
+   the recipe read off its content (``provenance.graph_recipe_of``: the splits whose outcome
+   labels it holds), and with
    ``--data-dir D`` any other recipe a unit declares is built into a temporary folder
    (``kgimagine kg build --store TMP --data-dir D <recipe>``, this checkout's ``src``, ~15 s each).
    A recipe neither given nor built is not checked, and its units are STALE with that reason;
@@ -30,7 +31,6 @@ units with the patterns in ``TARGETS`` and carries the status of the unit it rea
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
@@ -43,7 +43,9 @@ from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from provenance import PREDICTION_RECIPE, command_line, labels_recipe, normalise_recipe  # noqa: E402
+from provenance import (  # noqa: E402
+    PREDICTION_RECIPE, command_line, graph_recipe_of, graph_version_of, normalise_recipe,
+)
 RESULTS = HERE / "results"
 ORDER = ["learned_operator.md", "resolution.md", "verifier.md", "gold_counts.md", "kg_write.md", "kg_build.md",
          "sources_rdf.md", "reasoning.md", "main_job.md", "evaluation.md", "evaluation_fit.md",
@@ -276,31 +278,6 @@ def render(units: list[Unit], *, graph_version: str | None = None, graph: str | 
             head += "\n\n> **STALE**: " + "; ".join(u.stale) + "."
         lines += ["", head, "", body]
     return "\n".join(lines) + "\n"
-
-
-def graph_version_of(graph: Path) -> str:
-    manifest = graph / "manifest.json"
-    if not manifest.is_file():
-        raise SystemExit(f"{graph} has no manifest.json; build it with `kgimagine kg build --store {graph}`")
-    return str(json.loads(manifest.read_text(encoding="utf-8"))["graph_version"])
-
-
-def graph_recipe_of(graph: Path) -> str:
-    """The ``--labels-from`` recipe of an embedded graph, read off its trial nodes (stdlib only:
-    the nodes JSON Lines file named in manifest.json; ``provenance.labels_recipe``)."""
-    manifest = json.loads((graph / "manifest.json").read_text(encoding="utf-8"))
-    trials = []
-    with open(graph / manifest["nodes_file"], encoding="utf-8") as fh:
-        for line in fh:
-            if '"Trial"' not in line[:300]:
-                continue
-            node = json.loads(line)
-            if node[1] != "Trial":
-                continue
-            props = node[3] if len(node) > 3 and isinstance(node[3], dict) else {}
-            label = props.get("outcome_label")
-            trials.append((props.get("split"), label is not None and str(label).strip() in {"0", "1"}))
-    return normalise_recipe(labels_recipe(trials))
 
 
 def build_recipe(recipe: str, data_dir: Path, into: Path) -> str:
