@@ -93,6 +93,14 @@ class RecordingOperator:
     def name(self) -> str:
         return self.inner.name
 
+    def __getattr__(self, attr: str) -> Any:
+        # the operator's optional hooks (fact_signs, start_offset, anchor_start, ...) reach the state
+        # machine and the verifier unchanged: without fact_signs the verifier would judge the claim
+        # roles of the statistical operator by the rule signs, not by its own model
+        if attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
+
     def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
         if feedback is None:
             self.steps.append(step)
