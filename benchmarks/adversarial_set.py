@@ -251,10 +251,19 @@ def smollm2_cases(store: NetworkXGraphStore, names: Names) -> list[tuple[StepInp
                     phase=a_info.phase, criteria=a_info.criteria, drug_names=_names(store, a_drugs),
                     disease_names=_names(store, a_dis), p_start=0.86)
     plan = next(p for p in build_plan(anchor, target, target_criteria=info.criteria) if p.factor.value == "drug")
-    facts = queries.facts_for_change(store, plan.factor, plan.anchor_ids, plan.target_ids, budget=120,
-                                     context_ids=plan.context_ids, hide_outcomes=[target_id])
-    refs = [fact_ref(f) for f in facts]
-    tubb = next(f for f in refs if f.subject == doc and f.relation == "TARGETS" and names.name(f.object) == "TUBB4B")
+    # the quoted outputs name docetaxel TARGETS TUBB4B: read facts until that fact is among them (the
+    # target also lists doxorubicin since the resolver improved, so 120 facts no longer reach it)
+    tubb = None
+    for budget in (120, 400):
+        facts = queries.facts_for_change(store, plan.factor, plan.anchor_ids, plan.target_ids, budget=budget,
+                                         context_ids=plan.context_ids, hide_outcomes=[target_id])
+        refs = [fact_ref(f) for f in facts]
+        tubb = next((f for f in refs if f.subject == doc and f.relation == "TARGETS"
+                     and names.name(f.object) == "TUBB4B"), None)
+        if tubb is not None:
+            break
+    if tubb is None:
+        raise SystemExit("the issue-12 step (NCT00216047 -> NCT00129896) shows no docetaxel TARGETS TUBB4B fact")
     own = next(f for f in refs if f.subject == tra)
     step = StepInput(factor=plan.factor, anchor_value=plan.anchor_value, target_value=plan.target_value,
                      p_before=0.86, facts=refs, anchor_summary=anchor.summary(), target_summary=target.summary())

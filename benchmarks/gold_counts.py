@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import RunRecord, command_lines, graph_recipe_of  # noqa: E402
 GOLD = REPO / "tests" / "data" / "gold"
 TABLES = (("disease", "trial_disease.tsv", "Disease"), ("drug", "trial_drug.tsv", "Drug"))
 
@@ -46,10 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--store", type=Path, help="embedded graph store to check the ids against")
     ap.add_argument("--no-write-results", action="store_true")
     args = ap.parse_args(argv)
-    lines = ["# Gold set for trial->disease / trial->drug resolution: counts", "",
-             "Command: `python benchmarks/gold_counts.py" + (f" --store {args.store}`" if args.store else "`"), ""]
+    run = RunRecord()
     problems: list[str] = []
     version, labels = node_labels(args.store) if args.store else (None, {})
+    lines = ["# Gold set for trial->disease / trial->drug resolution: counts", "",
+             *command_lines(graph_version=version, graph_build=graph_recipe_of(args.store) if args.store else None,
+                            argv=None if argv is None else ["gold_counts.py", *argv]),
+             "RUN", ""]
     if version:
         lines += [f"Ids checked against graph `{version}` ({len(labels)} nodes).", ""]
     for kind, name, label in TABLES:
@@ -77,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                         problems.append(f"{name}: {r['nctid']} {r['listed_name']!r}: {i} is {labels.get(i, 'missing')}, not {label}")
     if labels:
         lines += ["## Id check", "", f"{len(problems)} problem(s)."] + [f"- {p}" for p in problems] + [""]
+    lines[lines.index("RUN")] = run.line()
     text = "\n".join(lines)
     print(text)
     if not args.no_write_results:

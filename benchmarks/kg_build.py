@@ -1,12 +1,14 @@
 """Full graph build from the shared sources: wall time, CPU time, peak memory, counts, coverage.
 
-    python benchmarks/kg_build.py [--data-dir D] [--neo4j bolt://127.0.0.1:7687] [--out benchmarks/results/kg_build.md]
+    python benchmarks/kg_build.py [--data-dir D] [--neo4j bolt://127.0.0.1:7687 [--neo4j-home H]] [--out benchmarks/results/kg_build.md]
 
 Each build runs in its own child process, so its peak RSS (``resource.getrusage``) is its
 own. The embedded build writes a checkpointed graph to a temporary directory (journal + one
 final save, as ``kgimagine kg build`` does); the Neo4j build (``--neo4j``; password from
-NEO4J_PASSWORD, default kgimagine-dev) CLEARS that database first. Targets here: embedded
-<= 20 s, Neo4j <= 90 s.
+NEO4J_PASSWORD, default kgimagine-dev) CLEARS that database first; ``--neo4j-home`` (the
+``scripts/neo4j`` home of that server) counts the server's CPU as the benchmark's in the Run line.
+Both builds use ``--labels-from phase_I_train`` (the CLI default; recorded as the results'
+``Graph build:`` recipe). Targets here: embedded <= 20 s, Neo4j <= 90 s.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+from provenance import RunRecord, command_lines  # noqa: E402  (benchmarks/provenance.py)
 
 HERE = Path(__file__).resolve().parent
+LABELS_FROM = "phase_I_train"
 
 
 def child(mode: str, data_dir: Path, target: str) -> dict:
@@ -43,7 +46,7 @@ def child(mode: str, data_dir: Path, target: str) -> dict:
     else:
         store = open_store(target)
         checkpoint = Path(target) / "build-state.json"
-    ctx = LoadContext(data_dir=data_dir, cache_dir=checkpoint.parent / "cache", labels_from=frozenset({"phase_I_train"}))
+    ctx = LoadContext(data_dir=data_dir, cache_dir=checkpoint.parent / "cache", labels_from=frozenset({LABELS_FROM}))
     times: dict[str, float] = {}
     report = build_graph(store, ctx, default_loaders(data_dir), checkpoint=checkpoint)
     wall = time.perf_counter() - t0
@@ -73,10 +76,11 @@ def pct(block: dict) -> str:
     return f"{block['count']} ({100 * block['share']:.1f} %)"
 
 
-def to_markdown(results: list[dict], machine: str) -> str:
-    versions = sorted({r["graph_version"] for r in results if r.get("graph_version")})
+def to_markdown(results: list[dict], machine: str, run_line: str = "") -> str:
+    versions = sorted({r["report"]["graph_version"] for r in results})
     lines = ["# Knowledge-graph build (benchmarks/kg_build.py)", "",
-             *command_lines(graph_version=", ".join(versions) or None), "", f"Machine: {machine}", "",
+             *command_lines(graph_version=", ".join(versions) or None, graph_build=f"--labels-from {LABELS_FROM}"),
+             *([run_line] if run_line else []), "", f"Machine: {machine}", "",
              "Wall times include waiting for the shared cores; CPU s is the build process's own CPU time "
              "(for Neo4j the Python client only: the server's CPU is not counted). Peak RSS is the build "
              "process's (Neo4j server memory not included).", ""]
@@ -101,7 +105,7 @@ def to_markdown(results: list[dict], machine: str) -> str:
             lines += ["", f"{name} loader: " + ", ".join(f"{k} {v:,}" for k, v in st.items())]
     cov = rep["coverage"]
     sources = sorted(cov["targeted_drug_by_source"])
-    lines += ["", "## Coverage of the TOP trials (labels_from = phase_I_train)", "",
+    lines += ["", f"## Coverage of the TOP trials (labels_from = {LABELS_FROM})", "",
               "| split | trials | >=1 drug with >=1 target (target 65 %) | >=1 mapped disease (target 80 %) | "
               + " | ".join(f"targets via {s}" for s in sources) + " |",
               "|---|---|---|---|" + "---|" * len(sources)]
@@ -117,6 +121,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument("--neo4j", default=None, help="bolt:// URI of a server this benchmark may clear")
+    ap.add_argument("--neo4j-home", type=Path, default=None,
+                    help="scripts/neo4j home of that server (its CPU is counted as the benchmark's)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "kg_build.md")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--target", default=None, help=argparse.SUPPRESS)
@@ -130,9 +136,10 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.data_dir, args.target)))
         return
-    load = os.getloadavg()
-    machine = (f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs; load average "
-               f"{load[0]:.1f} at start), Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    run = RunRecord()
+    if args.neo4j and args.neo4j_home:
+        run.track_pid_file(args.neo4j_home / "run" / "neo4j.pid")
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         results.append(run_child("embedded", args.data_dir, str(Path(tmp) / "graph")))
@@ -142,7 +149,7 @@ def main() -> None:
         same = (a["nodes_by_label"], a["edges_by_type"], a["graph_version"]) == (
             b["nodes_by_label"], b["edges_by_type"], b["graph_version"])
         machine += f"; Neo4j build identical to embedded (counts per label/type and graph version): {same}"
-    md = to_markdown(results, machine)
+    md = to_markdown(results, machine, run.line())
     print(md)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(md)

@@ -33,7 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+from provenance import RunRecord, command_lines  # noqa: E402  (benchmarks/provenance.py)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -212,6 +212,8 @@ def main() -> None:
     ap.add_argument("--no-write-results", action="store_true")
     args = ap.parse_args()
 
+    run = RunRecord()
+    run.track_pid_file(args.home / "run" / "neo4j.pid")  # the benchmark's own Neo4j server counts as its CPU
     load_start = os.getloadavg()[0]
     t = time.perf_counter()
     nodes, edges = generate(args.edges)
@@ -332,6 +334,7 @@ def main() -> None:
         "# Graph store write throughput (`benchmarks/kg_write.py`)",
         "",
         *command_lines(),
+        run.line(),
         "",
         f"Machine: {machine}; load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; "
         "Neo4j 5.26 community, 1 GiB heap, 512 MiB page cache (scripts/neo4j defaults).",

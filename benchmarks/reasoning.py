@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+from provenance import RunRecord, command_lines, graph_recipe_of  # noqa: E402  (benchmarks/provenance.py)
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,6 +92,14 @@ class RecordingOperator:
     @property
     def name(self) -> str:
         return self.inner.name
+
+    def __getattr__(self, attr: str) -> Any:
+        # the operator's optional hooks (fact_signs, start_offset, anchor_start, ...) reach the state
+        # machine and the verifier unchanged: without fact_signs the verifier would judge the claim
+        # roles of the statistical operator by the rule signs, not by its own model
+        if attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
 
     def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
         if feedback is None:
@@ -257,6 +265,9 @@ def main() -> None:
     from kgimagine.reasoning.operators.statistical import StatisticalOperator
     from kgimagine.reasoning.retrieval import AnchorIndex
 
+    run = RunRecord()
+    if args.neo4j == "spawn":
+        run.track_pid_file(args.neo4j_home / "run" / "neo4j.pid")
     lines: list[str] = []
 
     def say(s: str = "") -> None:
@@ -274,9 +285,10 @@ def main() -> None:
 
     say("# Reasoning benchmark (`benchmarks/reasoning.py`)")
     say()
-    for line in command_lines(graph_version=store.graph_version()):
+    for line in command_lines(graph_version=store.graph_version(), graph_build=graph_recipe_of(args.graph)):
         say(line)
-    say(f"Machine: {os.cpu_count()} cores shared with ~7 other engineers' jobs (load average "
+    run_at = len(lines)  # the Run: line goes here once the run is over
+    say(f"Machine: {os.cpu_count()} cores (load average "
         f"{os.getloadavg()[0]:.1f} at start), no GPU, {platform.system()} {platform.machine()}, "
         f"Python {platform.python_version()}, torch {torch.__version__} with {args.threads} thread(s).")
     say(f"Graph: `{args.graph}` {store.graph_version()}: {st.node_count:,} nodes, {st.edge_count:,} edges "
@@ -388,6 +400,8 @@ def main() -> None:
         + ("met." if outside / max(loc["total"], 1e-9) <= 0.10 else "NOT met."))
     say()
     say(f"Load average at the end: {os.getloadavg()[0]:.1f}.")
+    lines.insert(run_at, run.line())
+    print(lines[run_at])
 
     if not args.no_write_results:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

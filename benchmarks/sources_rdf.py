@@ -6,10 +6,10 @@
     N-Triples and Turtle: time, triples, file size; every output is re-counted with ``rapper``
     when it is installed;
 (c) the rdflib route for comparison: build an ``rdflib.Graph`` of the same triples and serialise
-    it to N-Triples (``--rdflib-edges`` edges; default all).
+    it to N-Triples (the first ``--rdflib-triples`` triples; 0: all).
 
     python benchmarks/sources_rdf.py                     # writes benchmarks/results/sources_rdf.md
-    python benchmarks/sources_rdf.py --min-edges 0 --rdflib-edges 20000 --no-write-results
+    python benchmarks/sources_rdf.py --min-edges 0 --rdflib-triples 20000 --no-write-results
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+from provenance import RunRecord, command_lines  # noqa: E402  (benchmarks/provenance.py)
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -55,6 +55,7 @@ def main() -> None:
     if data_dir is None:
         sys.exit("shared/data not found; pass --data-dir")
 
+    run = RunRecord()
     lines: list[str] = []
 
     def out(s: str = "") -> None:
@@ -65,6 +66,7 @@ def main() -> None:
     out()
     for line in command_lines():
         out(line)
+    run_at = len(lines)  # the Run: line goes here once the run is over
     out(f"Machine: {os.cpu_count()} CPU cores (shared with other jobs), {platform.python_implementation()} "
         f"{platform.python_version()}, {platform.machine()}; wall-clock times, one run each.")
     out()
@@ -165,6 +167,8 @@ def main() -> None:
     out("The streaming writer keeps one 12-byte digest per distinct (source, type, target) to write each "
         "direct triple once; nothing else grows with the graph.")
     shutil.rmtree(tmp, ignore_errors=True)
+    lines.insert(run_at, run.line())
+    print(lines[run_at])
     if not args.no_write_results:
         dest = REPO / "benchmarks" / "results" / "sources_rdf.md"
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+from provenance import RunRecord, command_lines  # noqa: E402  (benchmarks/provenance.py)
 
 HERE = Path(__file__).resolve().parent
 
@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-write", action="store_true", help="print only")
     ap.add_argument("--repeats", type=int, default=None, help="2: ABBA order (default on CPU), 1: once each")
     args = ap.parse_args(argv)
+    run = RunRecord()
     gpu = args.device.startswith("cuda")
     args.steps = args.steps or (10 if (args.quick or not gpu) else 30)
     args.batch_size = args.batch_size or (16 if gpu else 4)
@@ -191,15 +192,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(json.dumps(figures, indent=2))
     if not args.no_write:
-        write_markdown(Path(args.out), figures, key="train_throughput_gpu" if gpu else "train_throughput_cpu")
+        write_markdown(Path(args.out), {**figures, "run": run.line()},
+                       key="train_throughput_gpu" if gpu else "train_throughput_cpu",
+                       argv=None if argv is None else ["train.py", *argv])
     return 0
 
 
-def write_markdown(path: Path, f: dict, *, key: str) -> None:
+def write_markdown(path: Path, f: dict, *, key: str, argv: list[str] | None = None) -> None:
     lines = [
         f"## Training throughput, {'GPU' if 'gpu' in key else 'CPU'} (benchmarks/train.py)",
         "",
-        *command_lines(),
+        *command_lines(argv=argv),
+        *([f["run"]] if f.get("run") else []),
         "",
         f"Device: {f['device']}. Model {f['model']}, LoRA r=8 on q_proj/v_proj, batch {f['batch']}, "
         f"{f['steps']} steps per loop run, {f['precision']}; first step excluded; runs (tokens/s): ours "

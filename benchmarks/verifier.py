@@ -33,6 +33,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import RunRecord, command_lines, graph_recipe_of, graph_version_of  # noqa: E402
 
 from kgimagine.reasoning.verifier import NameIndex, verify_step  # noqa: E402
 from kgimagine.traces import StepAnswer, StepInput  # noqa: E402
@@ -169,11 +171,16 @@ def main() -> None:
     ap.add_argument("--no-write-results", action="store_true")
     args = ap.parse_args()
 
+    run = RunRecord()
     adv, misses = adversarial()
+    header = command_lines(graph_version=graph_version_of(Path(args.graph)) if args.graph else None,
+                           graph_build=graph_recipe_of(Path(args.graph)) if args.graph else None)
+    run_at = 2 + len(header)  # the Run: line goes after the header lines once the run is over
     lines = [
         "# Verifier",
         "",
-        f"`python benchmarks/verifier.py {' '.join(sys.argv[1:])}` · {platform.machine()}, Python {platform.python_version()}",
+        *header,
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "",
         "## 1. Adversarial set (offline: the steps' embedded facts + a small name index, rule signs)",
         "",
@@ -206,7 +213,7 @@ def main() -> None:
         "checks catch each kind of corruption without refusing faithful restatements; they do not",
         "measure free LLM prose, whose grounding is measured below.",
     ]
-    print("\n".join(lines[4:16]))
+    print("\n".join(lines[run_at + 2:run_at + 14]))
     if args.graph and args.heldout_seed is not None:
         import subprocess
         import tempfile
@@ -255,6 +262,8 @@ def main() -> None:
                 "",
                 *[f"- `{raw[:230]}` -> {verdict}: {reason[:200]}" for raw, verdict, reason in lo["examples"]],
             ]
+    lines.insert(run_at, run.line())
+    print(lines[run_at])
     if not args.no_write_results:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text("\n".join(lines) + "\n")

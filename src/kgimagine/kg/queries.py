@@ -43,7 +43,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "target_indicated",  # 1 if a target-side drug has a TREATS/PALLIATES/APPROVED_FOR edge to a disease in play
     "anchor_indicated",  # same for the anchor side
     "target_prior_success",  # smoothed success rate of labelled trials of target-side drugs - 0.5
-    "anchor_prior_success",  # same for the anchor side
+    "anchor_prior_success",  # same for the anchor side (neither counts the target nor the chain's anchor)
     "target_prior_n",  # log1p(number of those labelled trials), target side
     "side_effect_ratio",  # log((1+#side effects target side) / (1+#anchor side))
     "phase_delta",  # numeric phase of target - anchor (phase factor only)
@@ -451,14 +451,20 @@ def change_evidence(
     *,
     context_ids: Sequence[str] = (),
     hide_outcomes: Iterable[str] = (),
+    anchor_trial: str | None = None,
     anchor_phase: str | None = None,
     target_phase: str | None = None,
 ) -> ChangeEvidence:
     """Features of a change (names in ``FEATURE_NAMES``; 0 when not applicable) with their support.
 
-    All reads are one ``store.expand`` call (one round trip on Neo4j)."""
+    ``hide_outcomes``: trials whose outcomes no feature reads (the target being predicted).
+    ``anchor_trial``: the chain's anchor; its outcome is already the chain's start probability, so
+    neither side's prior-success features count it again (on a disease change both sides hold the
+    same drugs: hiding it from one side only would put its label into the target − anchor
+    difference). All reads are one ``store.expand`` call (one round trip on Neo4j)."""
     factor = Factor(factor)
     hide = frozenset(hide_outcomes)
+    prior_hide = hide | ({anchor_trial} if anchor_trial else set())
     f = {name: 0.0 for name in FEATURE_NAMES}
     sup: dict[str, tuple[str, ...]] = {}
     a_ids, t_ids, ctx = list(anchor_ids), list(target_ids), list(context_ids)
@@ -517,7 +523,7 @@ def change_evidence(
     f["target_indicated"] = 1.0 if t_ind else 0.0
     f["anchor_indicated"] = 1.0 if a_ind else 0.0
     sup["target_indicated"], sup["anchor_indicated"] = _ids(t_ind), _ids(a_ind)
-    trial_hide = hide | (set(a_ids) | set(t_ids) if not swap and factor is not Factor.DISEASE else set())
+    trial_hide = prior_hide | (set(a_ids) | set(t_ids) if not swap and factor is not Factor.DISEASE else set())
     t_rate, t_n, t_sup = prior_success(_trial_rows(tests, t_drug_set, got.nodes, trial_hide))
     a_rate, a_n, a_sup = prior_success(_trial_rows(tests, a_drug_set, got.nodes, trial_hide))
     if swap or factor is Factor.DISEASE:

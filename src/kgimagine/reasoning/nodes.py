@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from kgimagine.kg import queries
 from kgimagine.kg.store import GraphStore
-from kgimagine.reasoning.aggregate import AGGREGATE_METHOD, aggregate_chains
+from kgimagine.reasoning.aggregate import AGGREGATE_METHOD, aggregate_chains, logit, sigmoid
 from kgimagine.reasoning.operators.base import Operator
 from kgimagine.reasoning.plan import PlanStep, build_plan
 from kgimagine.reasoning.readable import lines as readable_lines
@@ -157,6 +157,9 @@ class ReasoningNodes:
         if start is not None:  # factors that are not steps start at the target's value
             got = start(anchor.trial_id, spec.key(), [s.factor for s in steps])
             p_start = got if got is not None else p_start
+        offset = float(getattr(self.operator, "start_offset", 0.0) or 0.0)
+        if offset:  # the operator's per-chain offset (the statistical operator's fitted intercept)
+            p_start = sigmoid(logit(p_start) + offset)
         return {
             "plan": [s.model_dump(mode="json") for s in steps],
             "step_index": 0,

@@ -123,3 +123,122 @@ def test_answers_agree_with_the_operators_own_signs(rstore, factor, a, t, ctx):
     assert set(signs) <= {f.fact_id for f in step.facts}
     v = verify_step(ans, step, NameIndex.from_store(rstore), store=rstore, fact_signs=signs)
     assert v.supported, v.reason
+
+
+# -- issue 14 item 10: no double-counted anchor label; a fitted per-chain intercept ---------------
+
+
+def _anchor_label_graph(anchor_label: int):
+    """Drug D tested by the anchor (label ``anchor_label``) and one other trial (failed); drug E new."""
+    from kgimagine.kg.model import Edge, Node
+    from kgimagine.kg.networkx_store import NetworkXGraphStore
+    from kgimagine.types import NodeLabel, RelationType
+    from tests.unit.reasoning.graph_fixture import prov
+
+    d, e = "drugbank:DB90001", "drugbank:DB90002"
+    st = NetworkXGraphStore()
+    st.upsert_nodes([Node(d, NodeLabel.DRUG, "Drugd"), Node(e, NodeLabel.DRUG, "Druge"),
+                     Node(G.GIST, NodeLabel.DISEASE, "gastrointestinal stromal tumor")])
+    for n, label in ((1, anchor_label), (2, 0)):
+        st.upsert_nodes([Node(G.trial(n), NodeLabel.TRIAL, f"NCT{n:08d}", {"phase": "phase 2", "outcome_label": label})])
+        st.upsert_edges([Edge(G.trial(n), RelationType.TESTS, d, prov("top", f"train:{n}", "TOP non-commercial"))])
+    return st, d, e
+
+
+@pytest.mark.parametrize("anchor_label", [0, 1])
+def test_anchor_outcome_is_not_counted_again_in_prior_features(anchor_label):
+    st, d, e = _anchor_label_graph(anchor_label)
+    step = StepInput(factor=Factor.DRUG, anchor_value=f"Drugd [{d}]", target_value=f"Druge [{e}]", p_before=0.5,
+                     facts=[], anchor_summary=f"{G.trial(1)} (phase 2): Drugd [{d}] in x [{G.GIST}]",
+                     target_summary=f"new trial (phase 2): Druge [{e}] in x [{G.GIST}]")
+    # only the other trial (failed) counts: (0 + 0.5 * 2) / (1 + 2) - 0.5, whatever the anchor's label
+    assert StatisticalOperator(st).evidence(step).features["anchor_prior_success"] == pytest.approx(1 / 3 - 0.5)
+    # the same when the anchor comes as StepInput.anchor_id (the reasoning graph's route)
+    by_id = step.model_copy(update={"anchor_summary": "", "anchor_id": G.trial(1)})
+    assert StatisticalOperator(st).evidence(by_id).features["anchor_prior_success"] == pytest.approx(1 / 3 - 0.5)
+    # and the anchor side never counts the anchor even when the target drug is the same drug
+    ev = queries.change_evidence(st, Factor.DISEASE, [G.GIST], [G.CML], context_ids=[d], anchor_trial=G.trial(1))
+    assert ev.features["anchor_prior_success"] == ev.features["target_prior_success"] == pytest.approx(1 / 3 - 0.5)
+    assert not any(G.trial(1) in f for f in ev.support["anchor_prior_success"])
+
+
+def test_pair_design_hides_each_anchors_outcome(rstore):
+    # the anchors of a target are other labelled trials: flipping one anchor's label never changes
+    # the prior features of a pair whose anchor it is (only the offset, its start, moves)
+    from kgimagine.kg.model import Node
+    from kgimagine.reasoning.retrieval import AnchorIndex, ResolvedTarget
+
+    rows, offsets, labels = pair_design(rstore, k=3)
+    n4 = rstore.get_nodes([G.trial(4)])[G.trial(4)]
+    flipped = Node(n4.id, n4.label, n4.name, {**n4.properties, "outcome_label": 0})
+    rstore.upsert_nodes([flipped])
+    rows2, offsets2, labels2 = pair_design(rstore, k=3)
+    index = AnchorIndex.build(rstore)
+    pairs = [(tid, a.trial_id) for tid, info in sorted(index.trials.items())
+             for a in index.retrieve(ResolvedTarget(trial_id=tid, drug_ids=sorted(info.drugs),
+                                                    disease_ids=sorted(info.diseases), phase=info.phase), k=3)]
+    assert len(pairs) == len(rows2) == len(rows)
+    anchored_on_4 = [i for i, (_, a) in enumerate(pairs) if a == G.trial(4)]
+    priors = [ALL_NAMES.index(n) for n in ("anchor_prior_success", "target_prior_success", "target_prior_n")]
+    assert anchored_on_4 and any(rows[i][ALL_NAMES.index("bias_drug")] for i in anchored_on_4)  # a drug step
+    assert all(rows[i][c] == rows2[i][c] for i in anchored_on_4 for c in priors)
+
+
+def test_fit_has_an_intercept_that_captures_a_base_rate_shift():
+    # starts say 0.3, 90 % of targets succeed, features are zero-mean noise: only an intercept fits this
+    import numpy as np
+
+    from kgimagine.reasoning.operators.statistical import fit_logistic_offset
+
+    rng = np.random.default_rng(0)
+    n = 400
+    X = np.column_stack([rng.normal(size=n), rng.normal(size=n), np.ones(n)])
+    y = (rng.random(n) < 0.9).astype(float)
+    offset = np.full(n, float(np.log(0.3 / 0.7)))
+    w = fit_logistic_offset(X, offset, y, l2=1.0, unpenalised=[2])
+    p = 1 / (1 + np.exp(-(offset + X @ w)))
+    assert p.mean() == pytest.approx(y.mean(), abs=1e-6)  # calibrated in the large
+    assert w[2] == pytest.approx(np.log(y.mean() / (1 - y.mean())) - np.log(0.3 / 0.7), abs=0.1)
+    # without the column of ones the fit stays near the starts' 0.3
+    w0 = fit_logistic_offset(X[:, :2], offset, y, l2=1.0)
+    assert (1 / (1 + np.exp(-(offset + X[:, :2] @ w0)))).mean() < 0.5
+
+
+def test_fit_on_graph_pairs_is_calibrated_in_the_large(rstore):
+    # the graph's pairs: the fitted chain's mean probability is the targets' success rate
+    import numpy as np
+
+    rows, offsets, labels = pair_design(rstore, k=3)
+    op = StatisticalOperator.fit(rstore, k=3, l2=1.0)
+    z = np.asarray(offsets) + np.asarray(rows) @ np.asarray([op.weights[n] for n in ALL_NAMES])
+    assert (1 / (1 + np.exp(-z))).mean() == pytest.approx(np.mean(labels), abs=1e-6)
+
+
+def test_fitted_intercept_shifts_every_chain_start(rstore):
+    op = StatisticalOperator.fit(rstore, k=3, l2=1.0)
+    assert "intercept" in op.weights and op.start_offset == op.weights["intercept"]
+    spec = TrialSpec.from_graph(rstore, "NCT00000008")
+    shifted = StatisticalOperator(rstore, weights={**op.weights, "intercept": 1.0})
+    base = StatisticalOperator(rstore, weights={**op.weights, "intercept": 0.0})
+    a, b = Predictor(rstore, shifted, k=3).predict(spec), Predictor(rstore, base, k=3).predict(spec)
+    from kgimagine.reasoning.aggregate import logit
+
+    for ca, cb in zip(a.chains, b.chains):
+        assert ca.anchor_id == cb.anchor_id
+        assert logit(ca.p_start) - logit(cb.p_start) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_fit_weights_name_only_steps_the_plan_makes(rstore, tmp_path):
+    import json
+
+    assert not {"bias_dose", "bias_arm", "bias_endpoint"} & set(ALL_NAMES)
+    op = StatisticalOperator.fit(rstore, k=3, l2=1.0)
+    old = dict(op.weights)
+    old.pop("intercept")
+    old.update(bias_dose=0.0, bias_arm=0.0, bias_endpoint=0.0)  # a file written before this change
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"fitted_on": op.fitted_on, "weights": old}))
+    again = StatisticalOperator.load(path, rstore)
+    assert again.weights["intercept"] == 0.0 and set(again.weights) == set(ALL_NAMES)
+    with pytest.raises(ReasoningError, match="unknown statistical-operator weights"):
+        StatisticalOperator(rstore, weights={"bias_dosage": 1.0})

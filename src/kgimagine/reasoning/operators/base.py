@@ -9,6 +9,9 @@ re-asks with ``feedback`` (the reason the last answer was refused), bounded.
 Optional: ``fact_signs(step) -> dict[str, float]`` (fact id -> the signed contribution the
 operator's own model gives it; ``None`` for "no model"). When present, the verifier checks claim
 roles against it; otherwise against ``kgimagine.traces.rule_fact_signs``.
+
+Optional: ``start_offset: float`` (a logit added once to each chain's start probability; the
+statistical operator's fitted per-chain intercept, 0 for its rule weights).
 """
 
 from __future__ import annotations

@@ -5,11 +5,20 @@ features (``kgimagine.kg.queries.change_evidence``) plus a per-factor bias:
 
     logit(p_after) = logit(p_before) + b[factor] + sum_i w_i * x_i
 
-Weights are either a transparent rule set (``RULE_WEIGHTS``, the default) or fitted by
-``StatisticalOperator.fit`` on labelled trial pairs of the graph (only trials whose
-``outcome_label`` the graph holds; each target's own outcome hidden from its features): for a
-pair (anchor a, target t) the steps' features are summed (the model is additive in logit space)
-and a logistic regression with the anchor's start logit as offset predicts t's label.
+and each chain starts at its anchor's start logit plus one per-chain offset ``intercept``
+(``start_offset``; the reasoning graph adds it in its plan node). The features never read the
+target's outcome (it is being predicted) nor the anchor's (it is already the chain's start).
+
+Weights are either a transparent rule set (``RULE_WEIGHTS``, the default; intercept 0) or fitted
+by ``StatisticalOperator.fit`` on labelled trial pairs of the graph (only trials whose
+``outcome_label`` the graph holds): for a pair (anchor a, target t) the steps' features and
+factor counts are summed (the model is additive in logit space) and a logistic regression with
+the anchor's start logit as offset and an unpenalised intercept predicts t's label.
+
+Weights files (``save``/``load``): a file without ``intercept`` (fitted before it existed) loads
+with intercept 0, which is what it was fitted with. ``bias_dose``, ``bias_arm`` and
+``bias_endpoint`` (``RETIRED_NAMES``) are ignored on load: the plan never creates those steps, so
+they were never fitted nor used. Any other unknown name is an error (a typo is not dropped).
 
 It answers in the ``render_step_answer`` format: the direction of the move, one claim per shown
 fact behind the features that moved the estimate most (role = the sign of the fact's share of
@@ -21,7 +30,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from kgimagine.errors import ReasoningError
 from kgimagine.kg import queries
@@ -30,7 +39,12 @@ from kgimagine.reasoning.aggregate import logit, sigmoid
 from kgimagine.traces import MAX_CLAIM_FACTS, Claim, StepAnswer, StepInput, render_step_answer, role_of
 from kgimagine.types import Factor
 
-FACTOR_BIAS_NAMES: tuple[str, ...] = tuple(f"bias_{f.value}" for f in Factor)
+#: The factors ``reasoning.plan.build_plan`` creates steps for (never dose, arm or endpoint): the
+#: only factors with a bias weight. A step on another factor gets no bias.
+STEP_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.POPULATION, Factor.PHASE)
+FACTOR_BIAS_NAMES: tuple[str, ...] = tuple(f"bias_{f.value}" for f in STEP_FACTORS)
+#: Weights of older files that no step ever used; ignored when a weights file is loaded.
+RETIRED_NAMES: frozenset[str] = frozenset({"bias_dose", "bias_arm", "bias_endpoint"})
 
 #: Hand-set, transparent weights (used until ``fit`` is called): mechanism overlap and prior
 #: success of the new drug raise the estimate, a new drug with a weaker record lowers it, a later
@@ -48,12 +62,14 @@ RULE_WEIGHTS: dict[str, float] = {
     "side_effect_ratio": -0.1,
     "phase_delta": -0.3,
     **{name: 0.0 for name in FACTOR_BIAS_NAMES},
+    "intercept": 0.0,
 }
 # a change to an unseen disease / drug costs a little confidence toward the base rate
 RULE_WEIGHTS["bias_disease"] = -0.2
 RULE_WEIGHTS["bias_drug"] = -0.2
 
-ALL_NAMES: tuple[str, ...] = queries.FEATURE_NAMES + FACTOR_BIAS_NAMES
+#: Design columns, in order: step features, factor counts, then the per-chain intercept (a 1).
+ALL_NAMES: tuple[str, ...] = queries.FEATURE_NAMES + FACTOR_BIAS_NAMES + ("intercept",)
 #: A move of at most this much is direction "none" (the verifier's threshold).
 NO_MOVE = 0.005
 
@@ -69,6 +85,7 @@ class StatisticalOperator:
         self.store = store
         w = dict(RULE_WEIGHTS)
         if weights is not None:
+            weights = {name: v for name, v in weights.items() if name not in RETIRED_NAMES}
             unknown = sorted(set(weights) - set(ALL_NAMES))
             if unknown:
                 raise ReasoningError(f"unknown statistical-operator weights {unknown}; known: {list(ALL_NAMES)}")
@@ -81,6 +98,11 @@ class StatisticalOperator:
     def name(self) -> str:
         return f"statistical:{'fitted@' + self.fitted_on if self.fitted_on else 'rules'}"
 
+    @property
+    def start_offset(self) -> float:
+        """The per-chain offset (logit) added to each chain's start: the fitted intercept."""
+        return self.weights["intercept"]
+
     # -- one step ---------------------------------------------------------------------------
     def evidence(self, step: StepInput) -> queries.ChangeEvidence:
         anchor_ids = queries.find_ids(step.anchor_value)
@@ -90,15 +112,16 @@ class StatisticalOperator:
             if not i.startswith("clinicaltrials:")
         ]
         hide = _trial_ids(step.target_summary)[:1]
+        anchor_trial = step.anchor_id or next(iter(_trial_ids(step.anchor_summary)), None)
         return queries.change_evidence(
             self.store, step.factor, anchor_ids, target_ids,
-            context_ids=list(dict.fromkeys(context)), hide_outcomes=hide,
+            context_ids=list(dict.fromkeys(context)), hide_outcomes=hide, anchor_trial=anchor_trial,
             anchor_phase=step.anchor_value if step.factor is Factor.PHASE else None,
             target_phase=step.target_value if step.factor is Factor.PHASE else None,
         )
 
     def _contributions(self, step: StepInput) -> tuple[queries.ChangeEvidence, dict[str, float], float]:
-        key = step.model_dump_json()
+        key = step.model_dump_json() + "\n" + step.anchor_id  # anchor_id is not serialised
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         ev = self.evidence(step)
@@ -120,7 +143,7 @@ class StatisticalOperator:
             name: self.weights[name] * ev.features[name] if (shown & support[name] and name not in same) else 0.0
             for name in queries.FEATURE_NAMES
         }
-        out = (ev, contrib, self.weights[f"bias_{step.factor.value}"])
+        out = (ev, contrib, self.weights.get(f"bias_{step.factor.value}", 0.0))
         self._cache = (key, out)
         return out
 
@@ -191,7 +214,8 @@ class StatisticalOperator:
         l2: float = 1.0,
         index: Any = None,
     ) -> "StatisticalOperator":
-        """Fit the weights on (anchor, target) pairs of labelled trials in ``store``."""
+        """Fit the weights (and the per-chain intercept, unpenalised) on (anchor, target) pairs
+        of labelled trials in ``store``."""
         import numpy as np
 
         rows, offsets, labels = pair_design(store, k=k, max_targets=max_targets, index=index)
@@ -200,7 +224,8 @@ class StatisticalOperator:
                 f"cannot fit the statistical operator: {len(labels)} labelled pair(s) with one outcome class; "
                 "the graph needs labelled trials of both outcomes (or use the rule weights)"
             )
-        w = fit_logistic_offset(np.asarray(rows), np.asarray(offsets), np.asarray(labels, dtype=float), l2=l2)
+        w = fit_logistic_offset(np.asarray(rows), np.asarray(offsets), np.asarray(labels, dtype=float), l2=l2,
+                                unpenalised=[ALL_NAMES.index("intercept")])
         return cls(store, weights=dict(zip(ALL_NAMES, map(float, w))), fitted_on=store.graph_version())
 
     def save(self, path: str | Path) -> Path:
@@ -221,7 +246,8 @@ class StatisticalOperator:
 def pair_design(
     store: GraphStore, *, k: int = 3, max_targets: int | None = None, index: Any = None
 ) -> tuple[list[list[float]], list[float], list[int]]:
-    """Design rows (summed step features + factor counts), offsets (anchor start logits), labels."""
+    """Design rows (summed step features + factor counts + the intercept's 1), offsets (anchor
+    start logits), labels. Each row's features hide the target's outcome and the anchor's."""
     from kgimagine.reasoning.plan import build_plan
     from kgimagine.reasoning.retrieval import AnchorIndex, ResolvedTarget, _names
 
@@ -245,28 +271,36 @@ def pair_design(
             for step in build_plan(anchor, target, target_criteria=info.criteria):
                 ev = queries.change_evidence(
                     store, step.factor, step.anchor_ids, step.target_ids, context_ids=context,
-                    hide_outcomes=[tid], anchor_phase=step.anchor_phase, target_phase=step.target_phase,
+                    hide_outcomes=[tid], anchor_trial=anchor.trial_id,
+                    anchor_phase=step.anchor_phase, target_phase=step.target_phase,
                 )
                 for name, v in ev.features.items():
                     x[name] += v
                 x[f"bias_{step.factor.value}"] += 1.0
+            x["intercept"] = 1.0
             rows.append([x[n] for n in ALL_NAMES])
             offsets.append(logit(anchor.p_start))
             labels.append(info.label)
     return rows, offsets, labels
 
 
-def fit_logistic_offset(X: Any, offset: Any, y: Any, *, l2: float = 1.0, iters: int = 50) -> Any:
-    """L2-penalised logistic regression with a fixed offset, by Newton's method (no intercept)."""
+def fit_logistic_offset(
+    X: Any, offset: Any, y: Any, *, l2: float = 1.0, iters: int = 50, unpenalised: Sequence[int] = ()
+) -> Any:
+    """L2-penalised logistic regression with a fixed offset, by Newton's method. The model has no
+    intercept of its own: pass a column of ones and its index in ``unpenalised`` (columns the L2
+    penalty leaves alone); with one, the mean fitted probability equals the mean label."""
     import numpy as np
 
     n, d = X.shape
     w = np.zeros(d)
+    penalty = np.full(d, float(l2))
+    penalty[list(unpenalised)] = 0.0
     for _ in range(iters):
         z = offset + X @ w
         p = 1.0 / (1.0 + np.exp(-z))
-        grad = X.T @ (p - y) + l2 * w
-        hess = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(d)
+        grad = X.T @ (p - y) + penalty * w
+        hess = (X * (p * (1 - p))[:, None]).T @ X + np.diag(penalty) + 1e-9 * np.eye(d)
         step = np.linalg.solve(hess, grad)
         w -= step
         if float(np.max(np.abs(step))) < 1e-8:
