@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from kgimagine.config import find_shared_data_dir
-from provenance import command_lines
+from provenance import RunRecord, command_lines, graph_recipe_of
 
 HERE = Path(__file__).resolve().parent
 SPLITS = ("phase_I_valid", "phase_II_valid", "phase_III_valid")
@@ -60,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     methods = parse_methods(args.methods)
     if args.chain_local_sample:
         methods = methods + ("chain-local",)
+    args.run = RunRecord()
     store = open_store(args.store)
     args.graph_version = store.graph_version()
+    args.graph_build = graph_recipe_of(Path(args.store))
     chain_predict = {}
     if "chain-local" in methods:
         from kgimagine.reasoning.operators.local import LocalOperator
@@ -101,7 +103,8 @@ def _write(args: argparse.Namespace, sections: list[str], started: float) -> Non
                f"Python {platform.python_version()}, CPU only")
     header = [
         "# Evaluation benchmark (TOP validation files)", "",
-        *command_lines(graph_version=args.graph_version),
+        *command_lines(graph_version=args.graph_version, graph_build=args.graph_build),
+        args.run.line(),
         f"Machine: {machine}. Wall time so far {time.time() - started:.0f} s.", "",
         HINT, "",
         "Every headline figure carries a 95 % percentile bootstrap interval (1000 resamples, fixed seed); the "
