@@ -320,6 +320,10 @@ def strip_provenance(text: str) -> str:
 
 # -- prompt format -------------------------------------------------------------------------
 
+#: The start of every answer: served local models are prefilled with it (``LocalOperator``), and
+#: GRPO prompts end with it, so a trained model continues the same text it is served.
+ANSWER_PREFILL = '{"direction":'
+
 SYSTEM_PROMPT = (
     "You predict how a clinical trial's chance of success changes when ONE factor of a known "
     "trial is changed. Use only the numbered graph facts given. Answer with one JSON object: "
@@ -389,7 +393,9 @@ def render_step_user(step: StepInput) -> str:
         f"Change {step.factor.value}: {step.anchor_value} -> {step.target_value}",
         "Facts:",
     ]
-    lines += [f"[{f.fact_id}] {f.text}" for f in step.facts] or ["(none retrieved)"]
+    # what each fact states, without its provenance (source, version, licence): the provenance
+    # stays in the graph and in the FactRef; in the prompt it only doubled its length
+    lines += [f"[{f.fact_id}] {strip_provenance(f.text)}" for f in step.facts] or ["(none retrieved)"]
     lines.append("Answer with the JSON object only.")
     return "\n".join(l for l in lines if l)
 
