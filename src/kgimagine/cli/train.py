@@ -1,7 +1,8 @@
-"""``kgimagine train …``: mine pairs, collect teacher steps, LoRA SFT, merge.
+"""``kgimagine train …``: mine pairs, collect teacher steps, LoRA SFT, GRPO, merge.
 
 The only place where training meets reasoning: ``train chains`` runs the reasoning ``Predictor``
-and writes its steps as trace files; ``training`` itself reads only trace files.
+and writes its steps as trace files, and builds the verifier GRPO's rewards call; ``training``
+itself reads only trace files.
 """
 
 from __future__ import annotations
@@ -313,6 +314,57 @@ def sft_cmd(
     m = result.metrics()
     typer.echo(f"adapter written to {out} (loss {m['initial_loss']} -> {m['final_loss']}, "
                f"{m['tokens_per_s']} tokens/s, curve in {out / 'loss_curve.png'})")
+
+
+@app.command("grpo")
+def grpo_cmd(
+    data: str = typer.Option(..., "--data", help="Step-example trace file(s), comma-separated (`train chains` output)."),
+    out: Path = typer.Option(..., "--out", help="Adapter folder to write (PEFT files + manifest + grpo_log.json + rewards.jsonl)."),
+    init: Path = typer.Option(None, "--init", help="Start from this adapter (the SFT one); default: a fresh LoRA."),
+    store: str = typer.Option(None, "--store", help="The graph the examples come from (the verifier's names); default: the cached graph."),
+    base: Path = typer.Option(None, "--base", help="Base model folder (default: the bundled SmolLM2-135M-Instruct)."),
+    steps: int = typer.Option(50, "--steps", help="Optimizer steps."),
+    prompts_per_step: int = typer.Option(2, "--prompts-per-step", help="Prompts per step (each sampled --generations times)."),
+    generations: int = typer.Option(4, "--generations", help="Completions per prompt (the GRPO group)."),
+    max_new_tokens: int = typer.Option(96, "--max-new-tokens", help="Completion length cap."),
+    max_prompt_tokens: int = typer.Option(1024, "--max-prompt-tokens", help="Longer prompts are skipped."),
+    lr: float = typer.Option(1e-5, "--lr"),
+    temperature: float = typer.Option(1.0, "--temperature"),
+    beta: float = typer.Option(0.0, "--beta", help="KL weight to the starting model (0: none)."),
+    rank: int = typer.Option(8, "--rank", help="LoRA rank of a fresh adapter (alpha = 2 x rank)."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """GRPO with verifiable rewards (trl GRPOTrainer): verifier support, claim penalty, direction
+    against the teacher, outcome log-likelihood for pairs."""
+    from rich.console import Console
+
+    from kgimagine.cli.settings import open_configured_store, resolve_paths
+    from kgimagine.local_models import ensure_base_model
+    from kgimagine.training.grpo import REWARD_LOG, TRAINER_LOG, GrpoConfig, run_grpo
+    from kgimagine.training.lora import LoraSettings
+
+    console = Console(stderr=True)
+    paths = [Path(p) for p in _split_list(data)]
+    if not paths:
+        raise ConfigError("--data is empty; pass the step examples of `kgimagine train chains`")
+    try:
+        cfg = GrpoConfig(steps=steps, prompts_per_step=prompts_per_step, num_generations=generations,
+                         max_new_tokens=max_new_tokens, max_prompt_tokens=max_prompt_tokens, lr=lr,
+                         temperature=temperature, beta=beta, device=device, seed=seed,
+                         lora=LoraSettings(rank=rank, alpha=2 * rank))
+    except ValueError as exc:
+        raise ConfigError(f"invalid GRPO setting: {exc}") from None
+    base_dir = base if base is not None else ensure_base_model(resolve_paths().cache_dir)
+    st = open_configured_store(store)
+    try:
+        metrics = run_grpo(base_dir, paths, out, cfg, _student_check(st), init_adapter=init,
+                           log=lambda s: console.print(s))
+    finally:
+        st.close()
+    typer.echo(f"adapter written to {out} (reward {metrics['reward_first']} -> {metrics['reward_last']}, "
+               f"{metrics['lora_tensors_changed']}/{metrics['lora_tensors']} LoRA tensors changed; "
+               f"logs {out / TRAINER_LOG}, {out / REWARD_LOG})")
 
 
 @app.command("merge")
