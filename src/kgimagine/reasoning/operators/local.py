@@ -40,16 +40,23 @@ from pathlib import Path
 from typing import Any
 
 from kgimagine.errors import OperatorError
-from kgimagine.traces import ANSWER_PREFILL, MAX_RATIONALE_CHARS, StepInput, render_step_messages
+from kgimagine.traces import (  # the answer's fixed pieces: SFT tokenises answers in the same pieces
+    ANSWER_CLOSE,
+    ANSWER_PREFILL,
+    CLAIM_ID_OPEN,
+    CLAIM_OPEN,
+    CLAIMS_OPEN,
+    MAX_RATIONALE_CHARS,
+    PROBABILITY_OPEN,
+    RATIONALE_OPEN,
+    ROLE_OPEN,
+    StepInput,
+    render_step_messages,
+)
 
 PREFILL = ANSWER_PREFILL
 DIRECTIONS = (' "up"', ' "down"', ' "none"')
 ROLES = (' "up"', ' "down"', ' "context"')
-PROBABILITY_OPEN = ', "probability": '
-CLAIMS_OPEN = ', "claims": ['
-CLAIM_OPEN = '{"facts":'
-ROLE_OPEN = ', "role":'
-RATIONALE_OPEN = '], "rationale": "'
 _PROB_PREFIX = re.compile(r"^(0(\.\d{0,3})?|1(\.0{0,3})?)?$")
 _PROB_COMPLETE = re.compile(r"^(0|1|0\.\d{1,3}|1\.0{1,3})$")
 _MAX_PROB_CHARS = 5
@@ -256,7 +263,7 @@ class LocalOperator:
                 break
             run.push([tok], generated=True)
             rationale += piece
-        run.push(vocab.encode('"}'), generated=False)
+        run.push(vocab.encode(ANSWER_CLOSE), generated=False)
         return run.text(), run.generated, run.forced
 
     def _choose_text(self, run: "_Run", options: tuple[str, ...]) -> str:
@@ -286,7 +293,7 @@ class LocalOperator:
     def _pick_id(self, run: "_Run", candidates: list[str], *, first: bool) -> str:
         vocab = self._vocab
         assert vocab is not None
-        seqs = {fid: vocab.encode((' ["' if first else ' "') + fid) for fid in candidates}
+        seqs = {fid: vocab.encode((CLAIM_ID_OPEN if first else ' "') + fid) for fid in candidates}
         pos = 0
         alive = dict(seqs)
         while True:
