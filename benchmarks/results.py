@@ -49,7 +49,7 @@ from provenance import (  # noqa: E402
 RESULTS = HERE / "results"
 ORDER = ["learned_operator.md", "resolution.md", "verifier.md", "gold_counts.md", "kg_write.md", "kg_build.md",
          "sources_rdf.md", "reasoning.md", "main_job.md", "evaluation.md", "evaluation_fit.md",
-         "evaluation_verified_chain.md", "train.md", "adapter_downstream.md"]
+         "evaluation_verified_chain.md", "train.md", "adapter_downstream.md", "distill.md"]
 
 #: Units a later change is known to invalidate although their command still runs: unit -> reason.
 INVALIDATED: dict[str, str] = {

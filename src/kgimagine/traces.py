@@ -320,6 +320,46 @@ def strip_provenance(text: str) -> str:
 
 # -- prompt format -------------------------------------------------------------------------
 
+#: The start of every answer: served local models are prefilled with it (``LocalOperator``), and
+#: GRPO prompts end with it, so a trained model continues the same text it is served.
+ANSWER_PREFILL = '{"direction":'
+#: The fixed pieces LocalOperator's constrained decoder forces between the model's choices; each
+#: is tokenised on its own there, so SFT tokenises an answer in the same pieces (``answer_segments``).
+PROBABILITY_OPEN = ', "probability": '
+CLAIMS_OPEN = ', "claims": ['
+CLAIM_OPEN = '{"facts":'
+CLAIM_ID_OPEN = ' ["'
+CLAIM_ID_CLOSE = '"]'
+ROLE_OPEN = ', "role":'
+RATIONALE_OPEN = '], "rationale": "'
+ANSWER_CLOSE = '"}'
+#: Claims a constrained answer holds at most (``LocalOperator(max_cited=3)``).
+MAX_DECODED_CLAIMS = 3
+
+
+def answer_segments(answer: "StepAnswer", *, max_claims: int = MAX_DECODED_CLAIMS) -> list[str]:
+    """The answer as the constrained decoder emits it, piece by piece (each piece a separate
+    tokenisation there): the prefill, the direction, the number, each claim (opening, id, closing
+    quote, role, brace; the model's ``,`` between claims), the ``]`` the model chooses before the
+    rationale when it could cite more, the rationale, the close. Joined, it is the same JSON
+    object as ``render_step_answer`` up to whitespace between claims; claims beyond ``max_claims``
+    are dropped (the decoder cannot emit them)."""
+    segs = [ANSWER_PREFILL, f' "{answer.direction}"', PROBABILITY_OPEN,
+            json.dumps(round(answer.probability, 3)), CLAIMS_OPEN]
+    claims = answer.claims[:max_claims]
+    for i, c in enumerate(claims):
+        segs += [CLAIM_OPEN, CLAIM_ID_OPEN + '", "'.join(c.facts), CLAIM_ID_CLOSE, ROLE_OPEN, f' "{c.role}"', "}"]
+        if i < len(claims) - 1:
+            segs.append(",")
+    if claims and len(claims) < max_claims:
+        segs += ["]", RATIONALE_OPEN[1:]]  # the model's choice to stop citing
+    else:
+        segs.append(RATIONALE_OPEN)
+    if answer.rationale:
+        segs.append(answer.rationale)
+    segs.append(ANSWER_CLOSE)
+    return segs
+
 SYSTEM_PROMPT = (
     "You predict how a clinical trial's chance of success changes when ONE factor of a known "
     "trial is changed. Use only the numbered graph facts given. Answer with one JSON object: "
@@ -389,7 +429,9 @@ def render_step_user(step: StepInput) -> str:
         f"Change {step.factor.value}: {step.anchor_value} -> {step.target_value}",
         "Facts:",
     ]
-    lines += [f"[{f.fact_id}] {f.text}" for f in step.facts] or ["(none retrieved)"]
+    # what each fact states, without its provenance (source, version, licence): the provenance
+    # stays in the graph and in the FactRef; in the prompt it only doubled its length
+    lines += [f"[{f.fact_id}] {strip_provenance(f.text)}" for f in step.facts] or ["(none retrieved)"]
     lines.append("Answer with the JSON object only.")
     return "\n".join(l for l in lines if l)
 

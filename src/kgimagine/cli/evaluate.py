@@ -43,6 +43,11 @@ def eval_cmd(
     ),
     adapter: Path = typer.Option(None, "--adapter", help="LoRA adapter directory for chain-adapter."),
     model: str = typer.Option(None, "--model", help="Local base model folder for chain-local/chain-adapter."),
+    learned_skeleton: bool = typer.Option(
+        False, "--learned-skeleton",
+        help="chain-local/chain-adapter answer the steps of the learned operator's chains (its starts and plan; "
+             "a distilled student's setting) instead of the plain served chain.",
+    ),
     answers: Path = typer.Option(None, "--answers", help="Questions only: JSONL of question_id + answer (gold)."),
     allow_leakage: bool = typer.Option(
         False, "--allow-leakage", help="Report instead of refusing when the leakage audit fails (demonstration only)."
@@ -76,6 +81,13 @@ def eval_cmd(
                     raise ConfigError("chain-adapter needs --adapter DIR (a distilled LoRA adapter)")
                 op = LocalOperator(model_path=model, adapter=adapter if name == "chain-adapter" else None,
                                    cache_dir=resolve_paths().cache_dir)
+                if learned_skeleton:
+                    from kgimagine.cli.settings import resolve_operator
+                    from kgimagine.reasoning.operators.distilled import DistilledOperator
+                    from kgimagine.reasoning.operators.registry import build_operator
+
+                    teacher = build_operator(resolve_operator("learned"), st, cache_dir=resolve_paths().cache_dir)
+                    op = DistilledOperator(op, teacher)
                 chain_predict[name] = build_chain_predict(name, st, operator=op)
         config = EvaluationConfig(
             eval_file=file,

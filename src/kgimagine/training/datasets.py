@@ -4,7 +4,9 @@ Training reads only JSONL trace files (``kgimagine.traces``): ``StepExample`` re
 pairs, or chain steps) and ``ChainRecord`` records (teacher chains; only chains whose every step
 verified are used, see ``select_chains``). Lines with schema errors are reported with their line
 numbers and skipped. The prompt is ``render_step_messages`` — the exact text the reasoning layer
-shows an operator — and the answer is ``render_step_answer``.
+shows an operator — and the answer is ``traces.answer_segments``: the JSON object in the pieces
+LocalOperator's constrained decoder emits it, tokenised piece by piece, so the tokens learnt are
+the tokens the decoder scores (one tokenisation of the whole text split ``": ""}`` differently).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from kgimagine.traces import (
     StepExample,
     StepInput,
     TraceIssue,
+    answer_segments,
     iter_traces,
-    render_step_answer,
     render_step_messages,
 )
 
@@ -36,6 +38,7 @@ class SftExample:
     messages: tuple[dict[str, str], ...]  # system + user
     answer: str  # the assistant turn (JSON object text)
     direction: str = ""  # up/down/same when known (pairs), for evaluation
+    segments: tuple[str, ...] = ()  # the answer in the constrained decoder's pieces (traces.answer_segments)
 
 
 @dataclass
@@ -106,8 +109,9 @@ def step_example_to_sft(ex: StepExample) -> SftExample:
     return SftExample(
         example_id=ex.example_id,
         messages=tuple(render_step_messages(ex.step)),
-        answer=render_step_answer(ex.answer),
+        answer="".join(answer_segments(ex.answer)),
         direction=ex.direction,
+        segments=tuple(answer_segments(ex.answer)),
     )
 
 
@@ -126,8 +130,9 @@ def chain_to_sft(chain: ChainRecord) -> list[SftExample]:
         out.append(SftExample(
             example_id=f"chain:{chain.anchor_id}->{chain.target_id}:{i}",
             messages=tuple(render_step_messages(inp)),
-            answer=render_step_answer(ans),
+            answer="".join(answer_segments(ans)),
             direction=direction,
+            segments=tuple(answer_segments(ans)),
         ))
     return out
 
@@ -199,6 +204,12 @@ def tokenize_sft_example(tokenizer: Any, ex: SftExample, *, max_length: int) -> 
             "the tokenizer's chat template does not render the prompt as a prefix of the full "
             "conversation, so the assistant turn cannot be masked; use a ChatML-style template"
         )
+    if ex.segments:  # the answer's tokens as the constrained decoder produces them, piece by piece
+        rest = full_ids[len(prompt_ids):]
+        plain = _as_ids(tokenizer.encode(ex.answer, add_special_tokens=False))
+        if rest[: len(plain)] == plain:  # the template adds only an end of turn after the content
+            pieces = [i for seg in ex.segments for i in _as_ids(tokenizer.encode(seg, add_special_tokens=False))]
+            full_ids = prompt_ids + pieces + rest[len(plain):]
     if len(full_ids) > max_length:
         return None
     labels = [IGNORE_INDEX] * len(prompt_ids) + full_ids[len(prompt_ids):]

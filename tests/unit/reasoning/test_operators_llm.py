@@ -284,15 +284,16 @@ def test_constrained_decoding_always_yields_a_valid_answer_citing_prompt_ids(see
 
 
 def test_constrained_decoding_follows_the_models_choices():
-    """A model that strongly prefers the tokens '1' and '"]' answers probability 1, rationale "1",
-    and first cites the one fact id with '1' where the ids branch: the decoder follows its scores."""
+    """A model that strongly prefers the tokens '1' and '"]' answers probability 1, an empty
+    rationale ('"]' closes the string at once), and first cites the one fact id with '1' where the
+    ids branch: the decoder follows its scores."""
     tok = CharTokenizer()
     step = make_step(n_facts=4)  # ids fact:00..., fact:01..., fact:02..., fact:03...
     bias = {tok.index["1"]: 50.0, tok.index['"]']: 60.0}
     op = fake_local_operator(RandomLM(len(tok), 0, bias), tok, max_new_tokens=40)
     answer = parse_step_answer(op.imagine(step))
     assert answer.probability == 1.0
-    assert answer.rationale == "1"  # '"]' would close the string, so it ends after one token
+    assert answer.rationale == ""  # the model's favourite first token '"]' closes the string
     assert answer.cited[0] == "fact:01a1b2c3d4e5f6a7b8c9"
 
 

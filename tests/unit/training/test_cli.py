@@ -31,10 +31,39 @@ def test_train_pairs_writes_step_examples(graph_dir, tmp_path):
     assert f"wrote {len(recs)} pair examples" in res.output
 
 
+def test_train_chains_writes_the_teachers_supported_steps(graph_dir, tmp_path):
+    from kgimagine.kg.connect import open_store
+    from kgimagine.reasoning.verifier import NameIndex, verify_step
+
+    out = tmp_path / "steps.jsonl"
+    res = CliRunner().invoke(app, ["train", "chains", "--store", str(graph_dir), "--out", str(out),
+                                   "--operator", "statistical", "--k", "2"])
+    assert res.exit_code == 0, res.output
+    steps = list(iter_traces(out))
+    stats = json.loads((tmp_path / "steps.stats.json").read_text())
+    assert steps and stats["kept"] == len(steps) and stats["teacher steps"] >= len(steps)
+    st = open_store(graph_dir)
+    names = NameIndex.from_store(st)
+    for ex in steps:
+        assert isinstance(ex, StepExample) and ex.origin == "chain" and ex.split == "phase_I_train"
+        assert ex.step.anchor_summary and ex.step.target_summary  # the prompt as the teacher was shown it
+        # the target holds under the verifier a served student meets (rule evidence signs)
+        assert verify_step(ex.answer, ex.step, names, store=st).supported
+        assert ex.direction == {"none": "same"}.get(ex.answer.direction, ex.answer.direction)
+    st.close()
+
+
+def test_train_chains_refuses_evaluation_splits(graph_dir, tmp_path):
+    res = CliRunner().invoke(app, ["train", "chains", "--store", str(graph_dir), "--out", str(tmp_path / "x.jsonl"),
+                                   "--operator", "statistical", "--splits", "phase_I_valid"])
+    assert res.exit_code == 1 and "training splits only" in str(res.exception)
+
+
 def test_train_chains_keeps_only_verified_correct_chains(graph_dir, tmp_path):
     out = tmp_path / "chains.jsonl"
-    res = CliRunner().invoke(app, ["train", "chains", "--store", str(graph_dir), "--out", str(out),
-                                   "--operator", "statistical", "--splits", "phase_I_train", "--k", "2"])
+    res = CliRunner().invoke(app, ["train", "chains", "--store", str(graph_dir), "--out", str(out), "--whole-chains",
+                                   "--operator", "statistical", "--splits", "phase_I_train", "--k", "2",
+                                   "--threshold", "0.5"])
     assert res.exit_code == 0, res.output
     kept = list(iter_traces(out))
     rejects = [json.loads(l) for l in (tmp_path / "chains.rejects.jsonl").read_text().splitlines()]

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from kgimagine.errors import TraceFormatError, TrainingError
-from kgimagine.traces import CheckedClaim, ChainRecord, FactRef, StepRecord, iter_traces, render_step_answer, write_traces
+from kgimagine.traces import (CheckedClaim, ChainRecord, FactRef, StepRecord, iter_traces, parse_step_answer,
+                              render_step_answer, write_traces)
 from kgimagine.training.datasets import (
     IGNORE_INDEX,
     chain_reject_reason,
@@ -51,7 +52,8 @@ def test_loss_positions_are_exactly_the_assistant_tokens(byte_tokenizer):
     assert byte_tokenizer.decode([tok.input_ids[i] for i in labelled]) == ex.answer + "<|im_end|>\n"
     prompt = byte_tokenizer.decode(tok.input_ids[: labelled[0]])
     assert prompt.endswith("<|im_start|>assistant\n") and ex.answer not in prompt
-    assert ex.answer == render_step_answer(make_step_examples(1)[0].answer)
+    # the decoder's text (claims joined by "," without a space): the same answer as render_step_answer's
+    assert parse_step_answer(ex.answer) == parse_step_answer(render_step_answer(make_step_examples(1)[0].answer))
     # padding in a batch is never a loss position
     short = tokenize_sft_example(byte_tokenizer, step_example_to_sft(make_step_examples(3)[2]), max_length=4096)
     batch = collate([tok, short], pad_token_id=byte_tokenizer.pad_token_id)
@@ -102,3 +104,31 @@ def test_rejection_sampling_keeps_only_verified_correct_chains(tmp_path):
     data = read_sft_data([path])
     assert len(data.examples) == 1 and data.skipped == {"rejected chain": 1}
     assert '"facts": ["fact:1"]' in data.examples[0].answer
+
+
+def test_answers_are_tokenised_in_the_constrained_decoders_pieces(byte_tokenizer):
+    """The SFT answer is the decoder's text (the same JSON object) and its tokens are the pieces'
+    tokens, so the model learns the token stream it is served."""
+    import json
+
+    from kgimagine.traces import ANSWER_PREFILL, Claim, StepAnswer, answer_segments, parse_step_answer
+    from kgimagine.training.datasets import step_example_to_sft, tokenize_sft_example
+
+    from .conftest import make_step_examples
+
+    ex = make_step_examples(1)[0]
+    ex = ex.model_copy(update={"answer": StepAnswer(direction="up", probability=0.6123, rationale="",
+                                                    claims=[Claim(facts=["fact:0000a"], role="up")])})
+    sft = step_example_to_sft(ex)
+    segs = answer_segments(ex.answer)
+    assert segs[0] == ANSWER_PREFILL and segs[-1] == '"}' and "".join(segs) == sft.answer
+    assert parse_step_answer(sft.answer) == ex.answer.model_copy(update={"probability": 0.612})
+    assert json.loads(sft.answer)["claims"] == [{"facts": ["fact:0000a"], "role": "up"}]
+    assert segs[-3:] == ["]", ', "rationale": "', '"}']  # one claim of 3 possible: the model chose "]"
+    tok = tokenize_sft_example(byte_tokenizer, sft, max_length=4096)
+    answer_ids = [i for i, l in zip(tok.input_ids, tok.labels) if l != -100]
+    pieces = [i for s in segs for i in byte_tokenizer.encode(s, add_special_tokens=False)]
+    assert answer_ids[: len(pieces)] == pieces  # then the end-of-turn tokens
+    four = ex.answer.model_copy(update={"claims": [Claim(facts=[f"fact:{i}"], role="up") for i in range(4)]})
+    assert sum(s == '{"facts":' for s in answer_segments(four)) == 3  # the decoder cites at most 3
+    assert answer_segments(four)[-2] == '], "rationale": "'  # no choice left: the "]" is forced

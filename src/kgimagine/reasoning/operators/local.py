@@ -20,7 +20,8 @@ and what is forced, exactly:
    claim, at most ``max_cited``) or ``]`` by their scores. With no facts, ``]`` is forced.
 5. ``, "rationale": "`` is forced; the rationale is free greedy text until the model emits a
    token holding ``"``, a backslash, a brace or a control character (cut there), 240 characters
-   or the token budget; ``"}`` is forced. The returned text is exactly the decoded token stream.
+   or the token budget; ``"}`` is forced. Its first token may close the string at once (an empty
+   rationale, as the learned operator writes: the claims carry the evidence). The returned text is exactly the decoded token stream.
 
 So the JSON shape is guaranteed and cited ids always come from the prompt; the direction, the
 probability, the choice of ids and roles and the rationale are the model's. The verifier still
@@ -39,16 +40,23 @@ from pathlib import Path
 from typing import Any
 
 from kgimagine.errors import OperatorError
-from kgimagine.traces import MAX_RATIONALE_CHARS, StepInput, render_step_messages
+from kgimagine.traces import (  # the answer's fixed pieces: SFT tokenises answers in the same pieces
+    ANSWER_CLOSE,
+    ANSWER_PREFILL,
+    CLAIM_ID_OPEN,
+    CLAIM_OPEN,
+    CLAIMS_OPEN,
+    MAX_RATIONALE_CHARS,
+    PROBABILITY_OPEN,
+    RATIONALE_OPEN,
+    ROLE_OPEN,
+    StepInput,
+    render_step_messages,
+)
 
-PREFILL = '{"direction":'
+PREFILL = ANSWER_PREFILL
 DIRECTIONS = (' "up"', ' "down"', ' "none"')
 ROLES = (' "up"', ' "down"', ' "context"')
-PROBABILITY_OPEN = ', "probability": '
-CLAIMS_OPEN = ', "claims": ['
-CLAIM_OPEN = '{"facts":'
-ROLE_OPEN = ', "role":'
-RATIONALE_OPEN = '], "rationale": "'
 _PROB_PREFIX = re.compile(r"^(0(\.\d{0,3})?|1(\.0{0,3})?)?$")
 _PROB_COMPLETE = re.compile(r"^(0|1|0\.\d{1,3}|1\.0{1,3})$")
 _MAX_PROB_CHARS = 5
@@ -243,9 +251,9 @@ class LocalOperator:
         rationale = ""
         limit = max(8, budget - run.generated)
         for _ in range(limit):
-            tok = run.pick(vocab.claim_tokens) if not rationale else run.best(None)
+            tok = run.pick(vocab.rationale_start) if not rationale else run.best(None)
             piece = vocab.text(tok)
-            if rationale and (tok in vocab.stop_tokens or tok in vocab.special_ids):
+            if tok in vocab.stop_tokens or tok in vocab.special_ids:
                 cut = next((i for i, c in enumerate(piece) if _ends_claim(c)), len(piece))
                 head = piece[:cut] if tok not in vocab.special_ids else ""
                 if head and len(rationale) + len(head) <= MAX_RATIONALE_CHARS:
@@ -255,7 +263,7 @@ class LocalOperator:
                 break
             run.push([tok], generated=True)
             rationale += piece
-        run.push(vocab.encode('"}'), generated=False)
+        run.push(vocab.encode(ANSWER_CLOSE), generated=False)
         return run.text(), run.generated, run.forced
 
     def _choose_text(self, run: "_Run", options: tuple[str, ...]) -> str:
@@ -285,7 +293,7 @@ class LocalOperator:
     def _pick_id(self, run: "_Run", candidates: list[str], *, first: bool) -> str:
         vocab = self._vocab
         assert vocab is not None
-        seqs = {fid: vocab.encode((' ["' if first else ' "') + fid) for fid in candidates}
+        seqs = {fid: vocab.encode((CLAIM_ID_OPEN if first else ' "') + fid) for fid in candidates}
         pos = 0
         alive = dict(seqs)
         while True:
@@ -342,6 +350,9 @@ class _Vocab:
         self.claim_tokens = [
             i for i, t in enumerate(texts) if t.strip() and i not in self.stop_tokens and i not in self.special_ids
         ]
+        # the rationale's first token: text, or a token that closes the string at once (an empty
+        # rationale: the claims carry the evidence, as the learned operator answers)
+        self.rationale_start = self.claim_tokens + sorted(i for i in self.stop_tokens if texts[i].startswith('"'))
         self.comma = self._single('",')
         self.close = self._single('"]')
 
