@@ -172,7 +172,7 @@ def predict_cmd(
     k: int = typer.Option(5, "--k", min=1, help="Anchors per prediction."),
     threshold: float = typer.Option(
         None, "--threshold", min=0.0, max=1.0,
-        help="Label threshold (default: the learned operator's, chosen on its out-of-fold predictions; else 0.5).",
+        help="Label threshold (default: the learned operator's, F1-optimal on its out-of-fold predictions, per phase; else 0.5).",
     ),
     embed: bool = typer.Option(True, "--embed/--no-embed", help="Use MiniLM criteria similarity in anchor retrieval."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="JSONL of finished predictions; a rerun resumes."),
@@ -221,9 +221,12 @@ def predict_cmd(
 
             embedder = MiniLMEmbedder()
         op = _make_operator(operator, st, model=model, adapter=adapter, cache_dir=paths.cache_dir)
-        if threshold is None:
+        per_phase: dict[str, float] = {}
+        if threshold is None:  # the operator's: F1-optimal on its out-of-fold predictions, per phase where it has one
             threshold = float(getattr(op, "threshold", 0.5))
-        predictor = Predictor(st, op, k=k, threshold=threshold, embedder=embedder, cache_dir=paths.cache_dir)
+            per_phase = dict(getattr(op, "phase_thresholds", {}) or {})
+        predictor = Predictor(st, op, k=k, threshold=threshold, embedder=embedder, cache_dir=paths.cache_dir,
+                              phase_thresholds=per_phase)
         console = _console()
         rates: list[float] = []
         for pred in predictor.predict_many(items, checkpoint_path=checkpoint):

@@ -99,6 +99,12 @@ class ReasoningNodes:
             )
         }
 
+    def threshold_for(self, phase: str | None) -> float:
+        """The label threshold of a trial of this phase (``ReasoningConfig.phase_thresholds``)."""
+        from kgimagine.trials.evidence import phase_group
+
+        return self.config.phase_thresholds.get(phase_group(phase) or "", self.config.threshold)
+
     # -- nodes -------------------------------------------------------------------------------
     def resolve_target(self, state: ReasoningState) -> dict[str, Any]:
         spec = TrialSpec.model_validate(state["spec"])
@@ -296,8 +302,8 @@ class ReasoningNodes:
             key=spec.key(),
             nct_id=spec.nct_id,
             probability=round(p, 6),
-            label=int(p >= self.config.threshold),
-            threshold=self.config.threshold,
+            label=int(p >= self.threshold_for(spec.phase)),
+            threshold=self.threshold_for(spec.phase),
             anchors=[c.anchor_id for c in chains],
             chains=chains,
             aggregate_method=method,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from kgimagine.errors import ReasoningError
 from kgimagine.kg.store import GraphStore
@@ -39,12 +39,14 @@ class Predictor:
         threshold: float = 0.5,
         fact_budget: int = 12,
         index: AnchorIndex | None = None,
+        phase_thresholds: Mapping[str, float] | None = None,
     ) -> None:
         from kgimagine.reasoning.graph import build_graph
 
         self.store = store
         self.operator = operator
-        self.config = ReasoningConfig(k=k, max_reasks=max_reasks, threshold=threshold, fact_budget=fact_budget)
+        self.config = ReasoningConfig(k=k, max_reasks=max_reasks, threshold=threshold, fact_budget=fact_budget,
+                                      phase_thresholds=dict(phase_thresholds or {}))
         if embedder is not None and not isinstance(embedder, CachedEmbedder):
             embedder = CachedEmbedder(embedder)
         self._embedder = embedder

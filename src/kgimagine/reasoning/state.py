@@ -6,7 +6,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, Literal, TypedDict
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from kgimagine.kg.queries import START_SMOOTHING
 
@@ -27,6 +27,9 @@ class ReasoningConfig(BaseModel):
     k: int = 5  # anchors per prediction
     max_reasks: int = 2  # re-asks of one step after a refused answer
     threshold: float = 0.5  # label = probability >= threshold
+    #: per-phase thresholds ("1", "2", "3", see ``trials.evidence.phase_group``); a trial whose
+    #: phase has one uses it instead of ``threshold``
+    phase_thresholds: dict[str, float] = Field(default_factory=dict)
     fact_budget: int = 12  # facts shown per step
     smoothing: float = START_SMOOTHING  # anchor start p = s*label + (1-s)*phase base rate
     recursion_limit: int = 2000

@@ -79,6 +79,12 @@ class TrialEvidence:
         return [v for f in FACTOR_FEATURES for v in self.features[f]]
 
 
+def phase_group(phase: str | None) -> str | None:
+    """The phase a per-phase rule reads: "3" if the trial is (also) phase 3, else "2", else "1"."""
+    f = phase_flags(phase or "")
+    return "3" if f[2] else "2" if f[1] else "1" if f[0] else None
+
+
 def phase_flags(phase: str) -> tuple[float, float, float]:
     """(phase 1, phase 2, phase 3) indicators; ``phase 1/phase 2`` sets two."""
     p = (phase or "").lower()

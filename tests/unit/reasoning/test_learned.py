@@ -222,3 +222,15 @@ def test_a_labelled_training_trial_gets_its_out_of_fold_scores(lstore, fitted):
     # the same trial described with other criteria is a new trial: scored by the model
     other = TrialDescription(key=key, drugs=desc.drugs, diseases=desc.diseases, phase=desc.phase, criteria="Inclusion: adults.")
     assert op.prepare_target("new", other) == model.factor_scores(other, op.evidence)
+
+
+def test_labels_use_the_threshold_of_the_trial_phase(lstore, fitted):
+    model, _ = fitted
+    op = LearnedOperator(lstore, model)
+    pred = Predictor(lstore, op, k=2, threshold=0.0, phase_thresholds={"2": 0.999})
+    crit = _criteria(random.Random(5), True)
+    two = pred.predict(TrialSpec.build(drugs=["imatinib"], diseases=["cancer"], phase="phase 2", criteria=crit))
+    three = pred.predict(TrialSpec.build(drugs=["imatinib"], diseases=["cancer"], phase="phase 3", criteria=crit))
+    assert (two.threshold, two.label) == (0.999, 0) and (three.threshold, three.label) == (0.0, 1)
+    # the fit keeps one per phase where the pool has enough trials of that phase (30+, both outcomes)
+    assert set(model.meta["phase_thresholds"]) <= {"1", "2", "3"}

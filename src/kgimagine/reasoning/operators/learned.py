@@ -45,6 +45,7 @@ from kgimagine.trials.evidence import (
     EvidenceBuilder,
     TrialDescription,
     labelled_pool,
+    phase_group,
 )
 from kgimagine.types import Factor, RelationType
 
@@ -254,11 +255,20 @@ class LearnedModel:
                             zip(p_oof, model.meta.get("_residuals", np.zeros(len(keys))))])
         model.meta.pop("_residuals", None)
         model.threshold = f1_threshold(y, final) or 0.5  # F1-optimal on out-of-fold predictions
+        # per phase too (success rates differ by phase): where a phase has enough trials
+        groups = np.asarray([phase_group(pool[k_][0].phase) or "" for k_ in keys])
+        by_phase: dict[str, float] = {}
+        for g in ("1", "2", "3"):
+            sel = groups == g
+            if sel.sum() >= 30 and y[sel].sum() >= 5 and (1 - y[sel]).sum() >= 5:
+                t = f1_threshold(y[sel], final[sel])
+                if t is not None:
+                    by_phase[g] = t
         model.meta.update({
             "n_trials": len(keys), "n_success": int(y.sum()), "n_folds": n_folds, "C": C,
             "columns": [f"{f.value}:{n}" for f, n in cols], "weights": dict(zip([f"{f.value}:{n}" for f, n in cols],
                                                                                  map(float, lr.coef_[0]))),
-            "platt": list(platt), "lam": model.lam, "threshold": model.threshold,
+            "platt": list(platt), "lam": model.lam, "threshold": model.threshold, "phase_thresholds": by_phase,
             "oof_log_loss": float(-np.mean(y * np.log(final) + (1 - y) * np.log(1 - final))),
             "fit_seconds": round(time.perf_counter() - t0, 2), "k": k,
             "ablation": {"text": text, "graph": graph, "priors": priors, "residuals": residuals},
@@ -438,6 +448,11 @@ class LearnedOperator:
     @property
     def threshold(self) -> float:
         return self.model.threshold
+
+    @property
+    def phase_thresholds(self) -> dict[str, float]:
+        """F1-optimal thresholds per phase ("1", "2", "3") on the fit's out-of-fold predictions."""
+        return dict(self.model.meta.get("phase_thresholds", {}))
 
     # -- per prediction ---------------------------------------------------------------------
     def prepare_target(self, key: str, desc: TrialDescription) -> dict[str, float]:
