@@ -113,7 +113,9 @@ def _heldout(make: Callable[[], Method], learned: bool, train: Labelled | None, 
         # a method that chooses its threshold on its own out-of-fold predictions while fitting
         # (the learned chain): one fit on train + the pool, no nested refits
         m = _fit(make, Labelled.concat(train, pool), clock)
-        return _predict(m, evaluated, clock), float(getattr(m, "threshold"))
+        per_trial = getattr(m, "thresholds_for", None)  # one per evaluated trial (e.g. by its phase)
+        t = np.asarray(per_trial(evaluated), dtype=np.float64) if per_trial else float(getattr(m, "threshold"))
+        return _predict(m, evaluated, clock), t
     if learned:
         k = min(inner_folds, int(np.bincount(pool.y.astype(np.int64), minlength=2).min()) or 2)
         k = max(k, 2)
@@ -137,7 +139,8 @@ def run_heldout(name: str, make: Callable[[], Method], learned: bool, train: Lab
     p, t = _heldout(make, learned, train, valid, evaluated, inner_folds, clock)
     what = (f"fit on train + validation file; threshold from {inner_folds}-fold out-of-fold predictions on the "
             "validation file" if learned else "no per-fold fitting; threshold chosen on the validation file")
-    return MethodRun(name, p, p >= t, [t], what, clock.fit, clock.predict, clock.n_fits)
+    return MethodRun(name, p, p >= t, sorted(set(np.atleast_1d(t).astype(float).tolist())), what, clock.fit,
+                     clock.predict, clock.n_fits)
 
 
 def run_cross_validated(name: str, make: Callable[[], Method], learned: bool, train: Labelled | None,
@@ -153,12 +156,12 @@ def run_cross_validated(name: str, make: Callable[[], Method], learned: bool, tr
         pk, tk = _heldout(make, learned, train, pool, evaluated.table.subset(out), n_folds - 1, clock)
         p[out] = pk
         decided[out] = pk >= tk
-        thresholds.append(tk)
+        thresholds.extend(sorted(set(np.atleast_1d(tk).astype(float).tolist())))
     what = (f"{n_folds}-fold CV within the file: fit on train + the other folds; threshold from nested "
             f"{n_folds - 1}-fold out-of-fold predictions on the other folds" if learned
             else f"no per-fold fitting; {n_folds}-fold CV: threshold of each fold chosen on the other folds")
     if learned and getattr(make, "own_threshold", False):
         what = (f"{n_folds}-fold CV within the file: fit on the graph's labelled trials + train + the other folds; "
-                "threshold F1-optimal on the fit's own out-of-fold predictions")
+                "threshold F1-optimal on the fit's own out-of-fold predictions (per phase, as predict labels)")
     return MethodRun(name, p, decided, thresholds, what, clock.fit, clock.predict, clock.n_fits,
                      {"folds": folds.tolist()})

@@ -201,6 +201,7 @@ class LearnedChain:
         self.store = store
         self.kwargs = dict(predictor_kwargs or {})
         self.threshold = 0.5
+        self.phase_thresholds: dict[str, float] = {}
         self.chain = ChainMethod(self.name, self._predict)
         self._predictor: Any = None
         self._index: Any = None
@@ -240,10 +241,19 @@ class LearnedChain:
         except KgimagineError as exc:
             raise EvaluationError(f"chain-learned: {exc}") from exc
         self.threshold = model.threshold
+        self.phase_thresholds = dict(model.meta.get("phase_thresholds", {}))
         op = LearnedOperator(self.store, model, evidence=evidence, pool=pool)
         kw = {k: v for k, v in self.kwargs.items() if k not in ("threshold", "index", "embedder")}
-        self._predictor = Predictor(self.store, op, index=index, embedder=embedder, threshold=model.threshold, **kw)
+        self._predictor = Predictor(self.store, op, index=index, embedder=embedder, threshold=model.threshold,
+                                    phase_thresholds=self.phase_thresholds, **kw)
         self.chain._cache.clear()  # a new fit: predictions of the last one no longer hold
+
+    def thresholds_for(self, table: TrialTable) -> np.ndarray:
+        """Each trial's label threshold as ``kgimagine predict`` picks it: its phase's, else the global one."""
+        from kgimagine.trials.evidence import phase_group
+
+        return np.asarray([self.phase_thresholds.get(phase_group(t.phase) or "", self.threshold)
+                           for t in table.trials], dtype=np.float64)
 
     def _predict(self, trials: Sequence[TrialInput]) -> Iterable[Any]:
         if self._predictor is None:
