@@ -196,6 +196,7 @@ def main() -> None:
     text = "\n".join(head + lines) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
+    Path(args.out).with_suffix(".partial.md").unlink(missing_ok=True)  # the run finished: no partial results
     print(text)
     store.close()
 
