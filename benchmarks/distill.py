@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+from provenance import command_lines, graph_recipe_of  # noqa: E402  (benchmarks/provenance.py)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -223,11 +223,12 @@ def write_markdown(args, version, counts, n_all, n_train, n_held, n_held_chain, 
 
     import torch
 
+    recipe = graph_recipe_of(Path(args.graph))
     m = sft["metrics"]
     lines = [
         "# Distillation of the learned operator into SmolLM2 (`benchmarks/distill.py`)",
         "",
-        *command_lines(graph_version=version),
+        *command_lines(graph_version=version, graph_build=recipe),
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other jobs), torch threads "
         f"{torch.get_num_threads()}, CPU only. Graph {version} (labels: phase_I_train only). Wall time "

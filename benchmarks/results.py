@@ -47,16 +47,15 @@ from provenance import (  # noqa: E402
     PREDICTION_RECIPE, command_line, graph_recipe_of, graph_version_of, normalise_recipe,
 )
 RESULTS = HERE / "results"
-ORDER = ["learned_operator.md", "resolution.md", "verifier.md", "gold_counts.md", "kg_write.md", "kg_build.md",
-         "sources_rdf.md", "reasoning.md", "main_job.md", "evaluation.md", "evaluation_fit.md",
-         "evaluation_verified_chain.md", "train.md", "adapter_downstream.md", "distill.md"]
+ORDER = ["learned_operator.md", "throughput.md", "evaluation.md", "verifier.md", "resolution.md", "gold_counts.md",
+         "kg_write.md", "kg_build.md", "sources_rdf.md", "reasoning.md", "main_job.md", "train.md",
+         "adapter_downstream.md", "distill.md"]
 
 #: Units a later change is known to invalidate although their command still runs: unit -> reason.
 INVALIDATED: dict[str, str] = {
     "train.md#train_quality_gpu": "training pairs changed after this run (issue 14 item 9: values, start "
                                   "probabilities and population pairs now match serving); rerun train_quality.py",
     "train.md#train_quality_cpu": "training pairs changed after this run (issue 14 item 9); rerun train_quality.py",
-    "adapter_downstream.md": "the adapter was trained on the pair format before issue 14 item 9; retrain and rerun",
 }
 
 #: Why a stale unit was left stale at the last rerun (shown only while it is stale): unit -> reason.
@@ -202,7 +201,31 @@ TARGETS: tuple[Target, ...] = (
            r"Ours / Trainer: \*\*([\d.]+)x\*\*", lambda g: f"{g[0]}x", lambda g: _num(g[0]) >= 1.0),
     Target("#5", "our LoRA loop / transformers.Trainer, tokens/s (CPU)", ">= 1.0x", "train.md#train_throughput_cpu",
            r"Ours / Trainer: \*\*([\d.]+)x\*\*", lambda g: f"{g[0]}x", lambda g: _num(g[0]) >= 1.0),
+    Target("#11", "learned chain, phase I AP / ROC-AUC (5-fold CV, new trials)", ">= 0.80 / >= 0.76", "learned_operator.md",
+           r"^\| phase_I_valid \| ([\d.]+) / ([\d.]+) \|", lambda g: f"{g[0]} / {g[1]}",
+           lambda g: _num(g[0]) >= 0.80 and _num(g[1]) >= 0.76),
+    Target("#11", "learned chain, phase III ROC-AUC (5-fold CV, new trials)", ">= 0.75", "learned_operator.md",
+           r"^\| phase_III_valid \| [\d.]+ / ([\d.]+) \|", lambda g: g[0], lambda g: _num(g[0]) >= 0.75),
+    Target("#11", "learned chain - text, AP, phases with the 95 % CI above 0", ">= 2 of 3", "learned_operator.md",
+           r"(?s)(.*)", lambda g: f"{_above_zero(g[0])} of 3", lambda g: _above_zero(g[0]) >= 2),
+    Target("#11", "default chain throughput (k = 5, embedded, 2 cores)", ">= 300 trials/min", "throughput.md",
+           r"\*\*(\d+) trials/min\*\*", lambda g: f"{g[0]} trials/min", lambda g: _num(g[0]) >= 300),
+    Target("#11/#12", "grounding rate of the learned chain's steps", ">= 0.98", "learned_operator.md",
+           r"Grounding rate of chain steps[^:]*: ([\d.]+)", lambda g: g[0], lambda g: _num(g[0]) >= 0.98),
+    Target("#12", "verifier on the adversarial set: precision / recall of supported", ">= 0.99 / >= 0.95", "verifier.md",
+           r"precision of \"supported\" \| \*\*([\d.]+)\*\*.*?\n\| recall of \"supported\" \| \*\*([\d.]+)\*\*",
+           lambda g: f"{g[0]} / {g[1]}", lambda g: _num(g[0]) >= 0.99 and _num(g[1]) >= 0.95),
+    Target("#12", "grounding rate of the statistical operator's steps", ">= 0.98", "verifier.md",
+           r"steps supported = ([\d.]+)\*\* \(target", lambda g: g[0], lambda g: _num(g[0]) >= 0.98),
+    Target("#13", "held-out teacher steps: direction agreement of the adapter", ">= 0.85", "distill.md",
+           r"^\| SmolLM2 \+ SFT adapter \| \d+ \| \d+ \| ([\d.]+) \|", lambda g: g[0], lambda g: _num(g[0]) >= 0.85),
 )
+
+
+def _above_zero(text: str) -> int:
+    """Phases whose paired-bootstrap AP difference "chain - text" has its 95 % interval above 0."""
+    hits = re.findall(r"^\| chain - text \| [+-][\d.]+ \[([+-][\d.]+), [+-][\d.]+\]", text, re.M)
+    return sum(1 for lo in hits if float(lo) > 0)
 
 
 def target_rows(units: list[Unit]) -> list[str]:
