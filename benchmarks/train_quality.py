@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import command_lines  # noqa: E402  (benchmarks/provenance.py)
+from provenance import RunRecord, command_lines, graph_recipe_of  # noqa: E402  (benchmarks/provenance.py)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train import write_section  # noqa: E402  (the marker-section writer shared by the training benchmarks)
@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
+    run = RunRecord()
 
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t_start:7.1f}s] {msg}", flush=True)
@@ -241,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
 
     figures = {
         "graph_version": graph_version,
+        "graph_build": graph_recipe_of(Path(args.store).expanduser()),
+        "run_line": run.line(),
         "pairs": {"train": n_train, "heldout": n_held, "train_stats": st_train_d},
         "eval_n": len(eval_set),
         "baselines": baselines,
@@ -263,7 +266,8 @@ def write_markdown(path: Path, f: dict, *, section: str = "train_quality") -> No
     lines = [
         "## Training quality: LoRA SFT on graph-mined pairs (benchmarks/train_quality.py)",
         "",
-        *command_lines(graph_version=f["graph_version"]),
+        *command_lines(graph_version=f["graph_version"], graph_build=f.get("graph_build")),
+        *([f["run_line"]] if f.get("run_line") else []),
         "",
         f"Machine: {f['machine']}. Graph `{f['graph_version']}` (labels: phase_I_train only). "
         f"Base: SmolLM2-135M-Instruct (fp32). Wall time {f['wall_s'] / 60:.1f} min.",
