@@ -138,7 +138,7 @@ def build_graph_for(settings: StudioConfig, *, cache_dir: Path, graph_dir: Path,
 
         embedder = MiniLMEmbedder()
     operator = _LazyOperator(lambda: build_operator(settings.operator, store, cache_dir=cache_dir))  # type: ignore[arg-type]
-    return build_studio_graph(store, operator, config=ReasoningConfig(k=settings.k), embedder=embedder,
+    return build_studio_graph(store, operator, config=ReasoningConfig(k=settings.k, threshold=None), embedder=embedder,
                               cache_dir=cache_dir)
 
 

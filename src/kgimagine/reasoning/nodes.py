@@ -103,7 +103,11 @@ class ReasoningNodes:
         """The label threshold of a trial of this phase (``ReasoningConfig.phase_thresholds``)."""
         from kgimagine.trials.evidence import phase_group
 
-        return self.config.phase_thresholds.get(phase_group(phase) or "", self.config.threshold)
+        group = phase_group(phase) or ""
+        if self.config.threshold is None:  # the operator's own, per phase where it has one
+            own = dict(getattr(self.operator, "phase_thresholds", {}) or {})
+            return float(own.get(group, getattr(self.operator, "threshold", 0.5)))
+        return self.config.phase_thresholds.get(group, self.config.threshold)
 
     # -- nodes -------------------------------------------------------------------------------
     def resolve_target(self, state: ReasoningState) -> dict[str, Any]:

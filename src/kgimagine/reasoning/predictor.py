@@ -36,7 +36,7 @@ class Predictor:
         max_reasks: int = 2,
         embedder: Embedder | None = None,
         cache_dir: str | Path | None = None,
-        threshold: float = 0.5,
+        threshold: float | None = 0.5,
         fact_budget: int = 12,
         index: AnchorIndex | None = None,
         phase_thresholds: Mapping[str, float] | None = None,
@@ -57,6 +57,12 @@ class Predictor:
             store, operator, config=self.config, index=index, resolver=self.resolver,
             embedder=embedder, cache_dir=self._cache_dir,
         )
+
+    @property
+    def _threshold(self) -> float:
+        """The global label threshold (the operator's when the config leaves it to the operator)."""
+        t = self.config.threshold
+        return float(getattr(self.operator, "threshold", 0.5)) if t is None else t
 
     # -- single predictions -----------------------------------------------------------------
     def predict(self, item: TrialSpec | ArmQuestion) -> Prediction:
@@ -153,8 +159,8 @@ class Predictor:
             question_id=q.question_id,
             question_type=q.question_type,
             probability=round(probability, 6),
-            label=int(probability >= self.config.threshold),
-            threshold=self.config.threshold,
+            label=int(probability >= self._threshold),
+            threshold=self._threshold,
             anchors=list(dict.fromkeys(a for sub in subs for a in sub.anchors)),
             chains=[c for sub in subs for c in sub.chains],
             comparisons=comparisons,
@@ -188,7 +194,7 @@ class Predictor:
             return Prediction.failed(
                 item.key(), f"{type(exc).__name__}: {exc}", nct_id=item.nct_id,
                 question_id=item.question_id if is_q else None,
-                question_type=item.question_type if is_q else "trial", threshold=self.config.threshold,
+                question_type=item.question_type if is_q else "trial", threshold=self._threshold,
                 graph_version=self.store.graph_version(), operator=self.operator.name,
             )
 

@@ -26,7 +26,9 @@ class ReasoningConfig(BaseModel):
 
     k: int = 5  # anchors per prediction
     max_reasks: int = 2  # re-asks of one step after a refused answer
-    threshold: float = 0.5  # label = probability >= threshold
+    #: label = probability >= threshold; None: the operator's (its ``phase_thresholds`` for the
+    #: trial's phase, else its ``threshold``, else 0.5), as ``kgimagine predict`` picks it
+    threshold: float | None = 0.5
     #: per-phase thresholds ("1", "2", "3", see ``trials.evidence.phase_group``); a trial whose
     #: phase has one uses it instead of ``threshold``
     phase_thresholds: dict[str, float] = Field(default_factory=dict)

@@ -234,3 +234,10 @@ def test_labels_use_the_threshold_of_the_trial_phase(lstore, fitted):
     assert (two.threshold, two.label) == (0.999, 0) and (three.threshold, three.label) == (0.0, 1)
     # the fit keeps one per phase where the pool has enough trials of that phase (30+, both outcomes)
     assert set(model.meta["phase_thresholds"]) <= {"1", "2", "3"}
+    # threshold None (Studio): the operator's own, per phase where it has one
+    model.meta["phase_thresholds"] = {"3": 0.001}
+    auto = Predictor(lstore, op, k=2, threshold=None)
+    got = auto.predict(TrialSpec.build(drugs=["imatinib"], diseases=["cancer"], phase="phase 3", criteria=crit))
+    other = auto.predict(TrialSpec.build(drugs=["imatinib"], diseases=["cancer"], phase="phase 2", criteria=crit))
+    assert got.threshold == 0.001 and other.threshold == model.threshold
+    model.meta.pop("phase_thresholds")
