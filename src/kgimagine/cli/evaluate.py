@@ -82,11 +82,12 @@ def eval_cmd(
                 op = LocalOperator(model_path=model, adapter=adapter if name == "chain-adapter" else None,
                                    cache_dir=resolve_paths().cache_dir)
                 if learned_skeleton:
-                    from kgimagine.cli.settings import resolve_operator
+                    from kgimagine.config import OperatorConfig
                     from kgimagine.reasoning.operators.distilled import DistilledOperator
                     from kgimagine.reasoning.operators.registry import build_operator
 
-                    teacher = build_operator(resolve_operator("learned"), st, cache_dir=resolve_paths().cache_dir)
+                    # the learned operator fitted for this graph (not KGIMAGINE_MODEL, which names the student)
+                    teacher = build_operator(OperatorConfig(kind="learned"), st, cache_dir=resolve_paths().cache_dir)
                     op = DistilledOperator(op, teacher)
                 chain_predict[name] = build_chain_predict(name, st, operator=op)
         config = EvaluationConfig(

@@ -175,6 +175,11 @@ def predict_cmd(
         help="Label threshold (default: the learned operator's, F1-optimal on its out-of-fold predictions, per phase; else 0.5).",
     ),
     embed: bool = typer.Option(True, "--embed/--no-embed", help="Use MiniLM criteria similarity in anchor retrieval."),
+    learned_skeleton: bool = typer.Option(
+        False, "--learned-skeleton",
+        help="With --operator local/openai: the model answers the steps of the learned operator's chains (its starts, "
+             "plan and thresholds; how a distilled student is trained) instead of the plain served chain.",
+    ),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="JSONL of finished predictions; a rerun resumes."),
     limit: int = typer.Option(None, "--limit", min=1, help="Predict only the first N trials/questions of the input."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
@@ -220,7 +225,17 @@ def predict_cmd(
             from kgimagine.reasoning.embedding import MiniLMEmbedder
 
             embedder = MiniLMEmbedder()
+        if learned_skeleton and operator not in ("local", "openai"):
+            raise ConfigError(f"--learned-skeleton is for a model that answers steps (--operator local or openai), "
+                              f"not --operator {operator}")
         op = _make_operator(operator, st, model=model, adapter=adapter, cache_dir=paths.cache_dir)
+        if learned_skeleton:
+            from kgimagine.config import OperatorConfig
+            from kgimagine.reasoning.operators.distilled import DistilledOperator
+            from kgimagine.reasoning.operators.registry import build_operator
+
+            # the learned operator fitted for this graph (not KGIMAGINE_MODEL, which names the student)
+            op = DistilledOperator(op, build_operator(OperatorConfig(kind="learned"), st, cache_dir=paths.cache_dir))
         per_phase: dict[str, float] = {}
         if threshold is None:  # the operator's: F1-optimal on its out-of-fold predictions, per phase where it has one
             threshold = float(getattr(op, "threshold", 0.5))

@@ -150,3 +150,9 @@ def test_predict_row_without_nct_id_gets_a_generated_id(rstore, tmp_path, monkey
     lines = [json.loads(l) for l in out.out.strip().splitlines()]
     assert len(lines) == 1 and lines[0]["nct_id"].startswith("spec-")
     assert 0 < lines[0]["probability"] < 1
+
+
+def test_learned_skeleton_is_for_step_answering_models_only(rstore, tmp_path, monkeypatch, capsys):
+    code, out = _main(["--nct", "NCT00000008", "--store", str(rstore.path), "--no-embed", "--learned-skeleton"],
+                      tmp_path, monkeypatch, capsys)
+    assert code == 1 and out.err.count("\n") == 1 and "--operator local or openai" in out.err

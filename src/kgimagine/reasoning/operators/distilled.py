@@ -38,6 +38,10 @@ class DistilledOperator:
     def threshold(self) -> float:
         return float(getattr(self.teacher, "threshold", 0.5))
 
+    @property
+    def phase_thresholds(self) -> dict[str, float]:
+        return dict(getattr(self.teacher, "phase_thresholds", {}) or {})
+
     def prepare_target(self, key: str, desc: Any) -> Any:
         return self.teacher.prepare_target(key, desc)
 
