@@ -204,6 +204,16 @@ _DRUG_PREFIXES = ("drugbank:", "drugcentral:", "kgimagine.drug:")
 _DISEASE_TRIALS_READ = 60
 
 
+def _one_of_each(labelled: Sequence[tuple[AnyEdge, int | None]], own: Mapping[str, list[AnyEdge]],
+                 other: Mapping[str, list[AnyEdge]]) -> list[AnyEdge]:
+    """One side's tier-0 facts: its first (by fact id) succeeded and failed labelled trial, and one
+    edge to the first gene ``own`` reaches that ``other`` does not (a target or disease gene the
+    other side lacks)."""
+    out = [min((e for e, y in labelled if y == outcome), key=lambda e: e.fact_id, default=None) for outcome in (1, 0)]
+    only = sorted(set(own) - set(other))
+    return [e for e in out if e is not None] + (own[only[0]][:1] if only else [])
+
+
 def _by_end(edges: Iterable[AnyEdge], ids: set[str], *, at_source: bool) -> dict[str, list[AnyEdge]]:
     """Edges whose source (or target) is in ``ids``, grouped by their other end."""
     out: dict[str, list[AnyEdge]] = {}
@@ -302,11 +312,8 @@ def facts_for_change(
         approvals = sorted((e for e in indications if e.type in KNOWN_INDICATION),
                            key=lambda e: (e.target not in ctx_diseases, e.fact_id))
         for side, rows, own, other in ((t_set, t_rows, tt, ta), (a_set, a_rows, ta, tt)):
-            for outcome in (1, 0):
-                _add(bucket, 0, [r[0] for r in rows if r[2] == outcome][:1])
+            _add(bucket, 0, _one_of_each([(r[0], r[2]) for r in rows], own, other))
             _add(bucket, 0, [e for e in approvals if e.source in side][:1])
-            only = sorted(set(own) - set(other))
-            _add(bucket, 0, own[only[0]][:1] if only else [])
         for gene in sorted(set(ta) & set(tt)):
             _add(bucket, 1, ta[gene] + tt[gene])
         _add(bucket, 2, [e for e in ind if e.source in t_set])
@@ -336,14 +343,14 @@ def facts_for_change(
         )
         genes, ontology, indications, tests, drug_target_edges, t_studies, a_studies = got.edges
         ga, gt = _by_end(genes, a_set, at_source=True), _by_end(genes, t_set, at_source=True)
+        # labelled trials of each side's diseases, in read order, with their outcomes
+        t_lab, a_lab = ([(e, y) for e in side if e.source not in hide
+                         and (y := trial_outcome(got.nodes.get(e.source), hide)) is not None]
+                        for side in (t_studies, a_studies))
         # tier 0: one fact of each kind of evidence per side (a succeeded and a failed labelled
         # trial of the side's diseases, a gene the other side lacks)
-        for studies, own, other in ((t_studies, gt, ga), (a_studies, ga, gt)):
-            labelled = [(e, trial_outcome(got.nodes.get(e.source), hide)) for e in studies if e.source not in hide]
-            for outcome in (1, 0):
-                _add(bucket, 0, sorted((e for e, o in labelled if o == outcome), key=lambda e: e.fact_id)[:1])
-            only = sorted(set(own) - set(other))
-            _add(bucket, 0, own[only[0]][:1] if only else [])
+        for labelled, own, other in ((t_lab, gt, ga), (a_lab, ga, gt)):
+            _add(bucket, 0, _one_of_each(labelled, own, other))
         for gene in sorted(set(ga) & set(gt)):
             _add(bucket, 1, ga[gene] + gt[gene])
         _add(bucket, 2, _ontology_links(ontology, a_set & set(got.nodes), t_set & set(got.nodes)))
@@ -360,9 +367,8 @@ def facts_for_change(
             for e, node, _ in known:
                 if node.id in studies:
                     _add(bucket, 4, [e, studies[node.id]])
-        for side, tier, n in ((t_studies, 4, 4), (a_studies, 6, 2)):
-            labelled = [e for e in side if e.source not in hide and trial_outcome(got.nodes.get(e.source), hide) is not None]
-            _add(bucket, tier, labelled[:n])
+        for labelled, tier, n in ((t_lab, 4, 4), (a_lab, 6, 2)):
+            _add(bucket, tier, [e for e, _ in labelled[:n]])
         # drug targets that are genes of the target disease (mechanism in the new disease)
         tgt = _by_end(drug_target_edges, set(ctx_drugs), at_source=True)
         for gene in sorted(set(tgt) & set(gt)):
