@@ -129,37 +129,14 @@ def build_chain_predict(method: str, store: Any, *, operator: Any = None,
     """
     try:
         from kgimagine.reasoning.predictor import Predictor
-        from kgimagine.reasoning.spec import TrialSpec
     except ModuleNotFoundError as exc:
         raise EvaluationError(f"{method} needs the reasoning layer (kgimagine.reasoning.predictor): {exc}") from exc
     kwargs = dict(predictor_kwargs or {})
-    if operator is None and method == "chain-learned":
-        # exactly the default of `kgimagine predict`: the learned operator fitted on the graph's
-        # labelled trials (an evaluation graph holds none of the evaluated split's labels: the
-        # audit enforces it), MiniLM anchor retrieval, k = 5, its validation threshold
-        from kgimagine.reasoning.operators.learned import LearnedModel, LearnedOperator
-        from kgimagine.reasoning.retrieval import AnchorIndex
-        from kgimagine.trials.evidence import EvidenceBuilder, labelled_pool
-
-        embedder = kwargs.get("embedder")
-        if embedder is None and "embedder" not in kwargs:
-            from kgimagine.reasoning.embedding import CachedEmbedder, MiniLMEmbedder
-
-            # wrapped as `kgimagine predict` wraps it: the index and the predictor share the cache,
-            # so a batch's targets are encoded together
-            embedder = kwargs["embedder"] = CachedEmbedder(MiniLMEmbedder())
-        index = AnchorIndex.build(store, embedder=embedder, cache_dir=kwargs.get("cache_dir"))
-        evidence = EvidenceBuilder(store)
-        try:
-            model = LearnedModel.fit(evidence, labelled_pool(store), anchors=index, k=kwargs.get("k", 5))
-        except KgimagineError as exc:
-            raise EvaluationError(f"chain-learned: {exc}") from exc
-        operator = LearnedOperator(store, model, evidence=evidence)
-        kwargs.setdefault("threshold", model.threshold)
-        kwargs["index"] = index
     if operator is None:
         if method not in ("chain-statistical", "chain-statistical-fit"):
-            raise EvaluationError(f"{method} needs an operator (a LocalOperator); the CLI builds it from --adapter/--model")
+            raise EvaluationError(f"{method} needs an operator (a LocalOperator); the CLI builds it from --adapter/--model"
+                                  + ("; chain-learned is fitted per fold by run_evaluation (LearnedChain)"
+                                     if method == "chain-learned" else ""))
         from kgimagine.reasoning.operators.statistical import StatisticalOperator
 
         if method == "chain-statistical-fit":
@@ -173,16 +150,7 @@ def build_chain_predict(method: str, store: Any, *, operator: Any = None,
 
     def predict(trials: Sequence[TrialInput]) -> Iterable[Any]:
         # TrialInput has no outcome field: nothing label-like can reach the predictor
-        specs = []
-        for t in trials:
-            try:
-                # fields passed as lists (not through from_top_row's list-literal parsing, which
-                # recursed without end on names such as "[18F]fluciclovine")
-                specs.append(TrialSpec.build(nct_id=t.nctid, drugs=list(t.drugs), diseases=list(t.diseases),
-                                             icd10=list(t.icdcodes), phase=t.phase or None, criteria=t.criteria))
-            except KgimagineError as exc:
-                raise EvaluationError(f"trial {t.nctid}: cannot build a TrialSpec ({exc})") from exc
-        return predictor.predict_many(specs)
+        return predictor.predict_many([_spec_of(t) for t in trials])
 
     return predict
 
