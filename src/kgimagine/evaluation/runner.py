@@ -218,10 +218,10 @@ class LearnedChain:
 
     def thresholds_for(self, table: TrialTable) -> np.ndarray:
         """Each trial's label threshold as ``kgimagine predict`` picks it: its phase's, else the global one."""
-        from kgimagine.trials.evidence import phase_group
+        from kgimagine.trials.evidence import phase_threshold
 
-        return np.asarray([self.phase_thresholds.get(phase_group(t.phase) or "", self.threshold)
-                           for t in table.trials], dtype=np.float64)
+        return np.asarray([phase_threshold(t.phase, self.phase_thresholds, self.threshold) for t in table.trials],
+                          dtype=np.float64)
 
     def _predict(self, trials: Sequence[TrialInput]) -> Iterable[Any]:
         if self._predictor is None:

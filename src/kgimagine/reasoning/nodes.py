@@ -21,7 +21,7 @@ from kgimagine.reasoning.spec import Chain, Prediction, TrialSpec, grounding_rat
 from kgimagine.reasoning.state import ReasoningConfig, ReasoningState
 from kgimagine.reasoning.verifier import NameIndex, operator_fact_signs, verify_answer
 from kgimagine.traces import FactRef, StepInput, StepRecord
-from kgimagine.trials.evidence import TrialDescription
+from kgimagine.trials.evidence import TrialDescription, phase_threshold
 
 NO_SUPPORT = "no graph support"
 
@@ -57,6 +57,16 @@ def description_of(spec: TrialSpec) -> TrialDescription:
         key=spec.key(), drugs=tuple(spec.drugs), diseases=tuple(spec.diseases), icd10=tuple(spec.icd10),
         phase=spec.phase or "", criteria=spec.criteria, title=spec.title,
     )
+
+
+def label_threshold(config: ReasoningConfig, operator: Any, phase: str | None) -> float:
+    """The label threshold of a trial of ``phase`` (None: the global one): ``config.threshold`` and
+    its ``phase_thresholds``, or, when ``config.threshold`` is None, the operator's own (its
+    ``phase_thresholds``, else its ``threshold``, else 0.5)."""
+    if config.threshold is None:
+        return phase_threshold(phase, getattr(operator, "phase_thresholds", None) or {},
+                               float(getattr(operator, "threshold", 0.5)))
+    return phase_threshold(phase, config.phase_thresholds, config.threshold)
 
 
 class ReasoningNodes:
@@ -100,14 +110,7 @@ class ReasoningNodes:
         }
 
     def threshold_for(self, phase: str | None) -> float:
-        """The label threshold of a trial of this phase (``ReasoningConfig.phase_thresholds``)."""
-        from kgimagine.trials.evidence import phase_group
-
-        group = phase_group(phase) or ""
-        if self.config.threshold is None:  # the operator's own, per phase where it has one
-            own = dict(getattr(self.operator, "phase_thresholds", {}) or {})
-            return float(own.get(group, getattr(self.operator, "threshold", 0.5)))
-        return self.config.phase_thresholds.get(group, self.config.threshold)
+        return label_threshold(self.config, self.operator, phase)
 
     # -- nodes -------------------------------------------------------------------------------
     def resolve_target(self, state: ReasoningState) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import logit, sigmoid
 from kgimagine.reasoning.batch import run_resumable
 from kgimagine.reasoning.embedding import CachedEmbedder, Embedder, trial_text
+from kgimagine.reasoning.nodes import label_threshold
 from kgimagine.reasoning.operators.base import Operator
 from kgimagine.reasoning.retrieval import AnchorIndex, TargetResolver
 from kgimagine.reasoning.spec import ArmQuestion, Comparison, Prediction, QArm, TrialSpec, grounding_rate
@@ -61,8 +62,7 @@ class Predictor:
     @property
     def _threshold(self) -> float:
         """The global label threshold (the operator's when the config leaves it to the operator)."""
-        t = self.config.threshold
-        return float(getattr(self.operator, "threshold", 0.5)) if t is None else t
+        return label_threshold(self.config, self.operator, None)
 
     # -- single predictions -----------------------------------------------------------------
     def predict(self, item: TrialSpec | ArmQuestion) -> Prediction:

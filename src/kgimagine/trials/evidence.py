@@ -85,6 +85,11 @@ def phase_group(phase: str | None) -> str | None:
     return "3" if f[2] else "2" if f[1] else "1" if f[0] else None
 
 
+def phase_threshold(phase: str | None, thresholds: Mapping[str, float], default: float) -> float:
+    """The label threshold of a trial of ``phase``: its phase group's in ``thresholds``, else ``default``."""
+    return float(thresholds.get(phase_group(phase) or "", default))
+
+
 def phase_flags(phase: str) -> tuple[float, float, float]:
     """(phase 1, phase 2, phase 3) indicators; ``phase 1/phase 2`` sets two."""
     p = (phase or "").lower()
