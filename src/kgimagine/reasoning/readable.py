@@ -38,13 +38,10 @@ def values(text: str) -> str:
     return ", ".join(dict.fromkeys(part.strip() for part in text.split(", ")))
 
 
-def side_of(fact: Any, step: Any) -> str:
+def side_of(fact: Any, target_ids: set[str], anchor_ids: set[str]) -> str:
     """"target" or "anchor": the side of the step whose entity the fact touches ("" if both or neither)."""
-    from kgimagine.kg.queries import find_ids
-
     ends = {fact.subject, fact.object}
-    t = bool(ends & set(find_ids(step.target_value)))
-    a = bool(ends & set(find_ids(step.anchor_value)))
+    t, a = bool(ends & target_ids), bool(ends & anchor_ids)
     return "target" if t and not a else "anchor" if a and not t else ""
 
 
@@ -68,7 +65,10 @@ def step_parts(step: Any, width: int) -> tuple[str, str, str, str, str]:
     if len(change) > room:
         change = change[: room - 1] + "…"
     if step.supported:
-        detail = "; ".join(f"({side}) {statement(f)}" if (side := side_of(f, step)) else statement(f)
+        from kgimagine.kg.queries import find_ids
+
+        ids = set(find_ids(step.target_value)), set(find_ids(step.anchor_value))  # once per step
+        detail = "; ".join(f"({side}) {statement(f)}" if (side := side_of(f, *ids)) else statement(f)
                            for f in moving_facts(step)) or "(no fact)"
     else:
         reason = (step.reason or step.error or "").split("; ")[0]

@@ -552,11 +552,11 @@ class LearnedOperator:
         w = self.model.meta.get("weights", {})
         out: dict[str, float] = {}
         with_all: dict[float, float] = {}
+        trial_rel = R.TESTS.value if step.factor is Factor.DRUG else R.STUDIES.value
         for f in step.facts:  # each FactRef carries its edge and the outcome its text shows
             ends = {f.subject, f.object}
             side = _SIDE_TARGET if ends & t_ids else _SIDE_ANCHOR if ends & a_ids else 0.0
             sign = 0.0
-            trial_rel = R.TESTS.value if step.factor is Factor.DRUG else R.STUDIES.value
             if f.relation == trial_rel and step.factor in (Factor.DRUG, Factor.DISEASE):
                 sign = self._trial_effect(step, side, f.subject.removeprefix("clinicaltrials:"), with_all)
             elif f.relation in (R.TREATS.value, R.PALLIATES.value, R.APPROVED_FOR.value) and step.factor is Factor.DRUG:
