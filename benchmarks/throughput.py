@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from learned_operator import spec_of
 from provenance import RunRecord, command_lines, graph_recipe_of
 
 from kgimagine.evaluation.runner import read_labelled_trials
@@ -24,7 +25,6 @@ from kgimagine.reasoning.embedding import CachedEmbedder, MiniLMEmbedder
 from kgimagine.reasoning.operators.learned import LearnedModel, LearnedOperator
 from kgimagine.reasoning.predictor import Predictor
 from kgimagine.reasoning.retrieval import AnchorIndex
-from kgimagine.reasoning.spec import TrialSpec
 from kgimagine.trials.evidence import EvidenceBuilder, labelled_pool
 
 HERE = Path(__file__).resolve().parent
@@ -54,8 +54,7 @@ def main() -> int:
     model = LearnedModel.fit(evidence, pool, anchors=index, k=args.k)
     op = LearnedOperator(store, model, evidence=evidence, pool=pool)
     pred = Predictor(store, op, k=args.k, index=index, embedder=embedder, threshold=model.threshold)
-    specs = [TrialSpec.build(nct_id=t.nctid, drugs=list(t.drugs), diseases=list(t.diseases), icd10=list(t.icdcodes),
-                             phase=t.phase or None, criteria=t.criteria) for t in trials]
+    specs = [spec_of(t) for t in trials]
     pred.predict(specs[0])  # warm-up: MiniLM loaded, caches filled for one trial
     t0 = time.perf_counter()
     out = list(pred.predict_many(specs))
