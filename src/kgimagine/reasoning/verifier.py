@@ -10,8 +10,11 @@ Per claim a verdict — ``supported``, ``unsupported`` or ``refuted`` — with t
     rationale that names no cited entity at all ("no", "no one") says nothing checkable;
 (c) relations: a relation the rationale states between entities ("X targets G", "X treats D",
     "D is associated with G") must be a cited fact between them with that type;
-(d) direction: a claim's role (up / down) must agree with the sign of its facts — the operator's
-    own ``fact_signs(step)`` when it has one, else ``traces.rule_fact_signs`` (by fact type) —, the
+(d) direction: a claim's role (up / down) must agree with the sign of its facts under what the
+    facts say to a reader (``traces.rule_fact_signs``, by fact type: a succeeded trial of the
+    target's drug points up, a gene association alone points nowhere) and, when the operator has
+    ``fact_signs(step)``, under the operator's own model too (a model weight never makes a fact
+    say what it does not); the
     step's direction must agree with its probability move and be backed by a claim of that role,
     and at least one cited fact must touch the entities the step changes;
 (e) contradictions: a rationale that negates a cited fact ("X does not target G" while the fact is
@@ -446,7 +449,8 @@ def verify_step(
     """Check a parsed answer against its step (see the module docstring for the rules)."""
     by_id = {f.fact_id: f for f in step.facts}
     verdicts = verify_citations(answer.cited, list(by_id), store)
-    signs = dict(fact_signs) if fact_signs is not None else rule_fact_signs(step)
+    reading = rule_fact_signs(step)
+    signs = dict(fact_signs) if fact_signs is not None else reading
     issues = _Issues()
     cited = [by_id[i] for i in answer.cited if i in by_id]
     # (d) the step: relevance, direction against the move and the claims
@@ -468,6 +472,7 @@ def verify_step(
         bad = [f"{fid} ({verdicts[fid].replace('_', ' ')})" for fid in c.facts if verdicts.get(fid) != "verified"]
         facts = [by_id[f] for f in c.facts if f in by_id]
         sign = sum(signs.get(f, 0.0) for f in c.facts)
+        read = sum(reading.get(f, 0.0) for f in c.facts)
         verdict: ClaimVerdict = "supported"
         reason = ""
         refuted = [issues.refuted[f] for f in c.facts if f in issues.refuted]
@@ -480,6 +485,10 @@ def verify_step(
         elif c.role == "up" and sign <= 0 or c.role == "down" and sign >= 0:
             verdict = "unsupported"
             reason = f"role {c.role!r} but the evidence sign of its facts is {sign:+.2f}"
+        elif c.role == "up" and read <= 0 or c.role == "down" and read >= 0:
+            verdict = "unsupported"
+            points = "up" if read > 0 else "down" if read < 0 else "neither way"
+            reason = f"role {c.role!r} but what its facts state points {points}"
         elif issues.step:
             verdict, reason = "unsupported", issues.step[0]
         elif issues.refuted:

@@ -60,8 +60,11 @@ TRIALS = [
     (7, METFORMIN, HCC, "phase 2", "train", 0),
     (8, SORAFENIB, GIST, "phase 2", "valid", None),  # evaluation split: no label in the graph
 ]
+_NAME = {n.id: n.name for n in NODES}
 for n, drug, dis, phase, split, label in TRIALS:
-    props = {"phase": phase, "split": split, "criteria": CRIT[n]}
+    # the names a TOP row gives, as the loader stores them
+    props = {"phase": phase, "split": split, "criteria": CRIT[n], "drug_names": [_NAME[drug].lower()],
+             "disease_names": [_NAME[dis]]}
     if label is not None:
         props["outcome_label"] = label
     NODES.append(Node(trial(n), L.TRIAL, f"NCT{n:08d}", props))

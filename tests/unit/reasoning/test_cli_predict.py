@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from kgimagine.cli.app import app
@@ -21,7 +22,11 @@ def test_predict_nct_json(rstore, tmp_path):
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout.strip().splitlines()[-1])
     assert obj["nct_id"] == "NCT00000008" and 0 < obj["probability"] < 1
-    assert obj["grounding_rate"] == 1.0 and len(obj["chains"]) == 2
+    assert len(obj["chains"]) == 2
+    steps = [s for c in obj["chains"] for s in c["steps"]]
+    assert obj["grounding_rate"] == pytest.approx(sum(s["supported"] for s in steps) / len(steps))
+    # the statistical operator's phase step moves by the factor's bias, which no fact states
+    assert all(s["supported"] or s["factor"] == "phase" for s in steps) and obj["grounding_rate"] >= 0.5
 
 
 def test_predict_labelled_trial_needs_labels_ok(rstore, tmp_path):
@@ -65,7 +70,7 @@ def test_default_output_of_one_trial_is_short_and_readable(rstore):
 
     pred, text, lines = show(ScriptedOperator([cite_first(0.7)], repeat_last=True))
     steps = sum(len(c.steps) for c in pred.chains)
-    assert len(pred.chains) == 5 and steps > 5 and pred.grounding_rate == 1.0
+    assert len(pred.chains) == 5 and steps > 5 and pred.steps_supported > 0
     assert len(lines) <= 60 and max(map(len, lines)) <= 100
     assert lines[0].startswith("NCT00000008") and "P(success)" in lines[0]
     footer = next(i for i, l in enumerate(lines) if l.startswith("sources: "))
@@ -82,7 +87,8 @@ def test_default_output_of_one_trial_is_short_and_readable(rstore):
     # a rationale that names no cited entity: every step is excluded, and its line says why
     pred, text, lines = show(ScriptedOperator([cite_first(0.7, "scripted")], repeat_last=True))
     step_lines = [l for l in lines if l.startswith(("  ✓", "  ✗"))]
-    assert pred.grounding_rate == 0.0 and all("unsupported: the rationale" in l for l in step_lines)
+    assert pred.grounding_rate == 0.0 and all("unsupported: " in l for l in step_lines)
+    assert any("unsupported: the rationale" in l for l in step_lines)
 
 
 def test_predict_questions_json(rstore, tmp_path):

@@ -169,16 +169,21 @@ def test_steps_cite_facts_whose_sign_agrees_with_the_move(lstore, fitted):
 
 
 def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
-    """Columns no single fact states (neighbour records, mechanism overlap, arms listed) form the
-    summary part, applied at the chain's start; a step's trial facts carry their leave-one-out
-    effect on the step; and on this graph every learned step is grounded (a step that does not
+    """Columns no single fact states (counts, neighbour records, mechanism overlap, arms listed)
+    form the summary part, applied at the chain's start; a step's trial facts carry their
+    leave-one-out effect on the step where it points the way the fact reads (a succeeded trial of
+    the target's drug up); and on this graph every learned step is grounded (a step that does not
     move cites context facts, one that moves cites facts that move it the same way)."""
     from kgimagine.reasoning.operators.learned import SUMMARY, part_of
-    from kgimagine.traces import FactRef, StepInput
+    from kgimagine.traces import FactRef, StepInput, rule_fact_signs
     from kgimagine.types import Factor
 
-    model, _ = fitted
+    model, pool = fitted
     assert part_of(Factor.DRUG, "drug_rate") == "drug" and part_of(Factor.DRUG, "mechanism_overlap") == SUMMARY
+    assert part_of(Factor.DRUG, "n_targets") == SUMMARY and part_of(Factor.DISEASE, "disease_genes") == SUMMARY
+    assert part_of(Factor.DISEASE, "disease_n") == SUMMARY and part_of(Factor.DRUG, "drug_n") == SUMMARY
+    # a step column whose weight goes against its facts' reading would move steps no fact explains
+    assert part_of(Factor.DISEASE, "disease_rate", -0.1) == SUMMARY and part_of(Factor.DISEASE, "disease_rate", 0.1) == "disease"
     assert part_of(Factor.DISEASE, "related_rate") == SUMMARY and part_of(Factor.POPULATION, "criteria_text_score") == "population"
     op = LearnedOperator(lstore, model)
     pred = Predictor(lstore, op, k=3)
@@ -195,17 +200,30 @@ def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
                                      p_before=s.p_before, facts=[FactRef.model_validate(f) for f in s.facts],
                                      anchor_id=chain.anchor_id, target_key=out.key)
                     signs = op.fact_signs(step)
-                    desc = op._targets[out.key][1]
+                    reading = rule_fact_signs(step)
                     ev = op.evidence
                     for f in step.facts:
-                        key = f.subject.removeprefix("clinicaltrials:")
-                        target_side = f.object in ev.resolve(desc).drug_ids + ev.resolve(desc).disease_ids
-                        if f.relation != ("TESTS" if s.factor is Factor.DRUG else "STUDIES") or not target_side:
+                        if f.relation != ("TESTS" if s.factor is Factor.DRUG else "STUDIES"):
                             continue
-                        with_it = model.step_score(s.factor, ev.evidence(desc).features[s.factor])
-                        without = model.step_score(s.factor, ev.evidence(desc, exclude={key}).features[s.factor])
-                        assert signs[f.fact_id] == pytest.approx(with_it - without)
-                        checked += 1
+                        key = f.subject.removeprefix("clinicaltrials:")
+                        # its leave-one-out effect on the step: on the target's score minus on the
+                        # anchor's, each where that side's record holds the trial
+                        effect = 0.0
+                        for side, (desc, ex) in ((1, (op._targets[out.key][1], set())),
+                                                 (-1, (pool[chain.anchor_id.removeprefix("clinicaltrials:")][0],
+                                                       {chain.anchor_id.removeprefix("clinicaltrials:")}))):
+                            ent = ev.resolve(desc)
+                            held = ev.pool_trials(drugs=ent.drug_ids) if s.factor is Factor.DRUG else ev.pool_trials(diseases=ent.disease_ids)
+                            if key in held and key not in ex:
+                                with_it = model.step_score(s.factor, ev.evidence(desc, exclude=ex).features[s.factor])
+                                without = model.step_score(s.factor, ev.evidence(desc, exclude=ex | {key}).features[s.factor])
+                                effect += side * (with_it - without)
+                        # kept only where it points the way the fact reads
+                        agrees = effect * reading[f.fact_id] > 0
+                        assert signs[f.fact_id] == pytest.approx(effect if agrees else 0.0)
+                        checked += agrees
+                    # targets and disease genes are counts: no single one moves a step
+                    assert all(signs[f.fact_id] == 0.0 for f in step.facts if f.relation in ("TARGETS", "ASSOCIATED_WITH"))
     assert steps and checked > 0
     assert all(s.supported for s in steps), [s.error for s in steps if not s.supported]
 

@@ -102,10 +102,17 @@ def test_statistical_chain_follows_a_twin_trials_outcome(label):
     assert (with_twin.probability > base.probability) if label else (with_twin.probability < base.probability)
 
 
-def test_statistical_operator_end_to_end_is_fully_grounded(rstore):
+def test_statistical_operator_end_to_end_grounds_what_facts_state(rstore):
+    """Every step the features move is grounded; the phase step moves by the factor's bias alone
+    (no shown fact says a phase II trial succeeds more often than a phase III one), so the
+    verifier refuses it and it contributes nothing."""
     pred = Predictor(rstore, StatisticalOperator(rstore), k=3).predict(TrialSpec.from_graph(rstore, "NCT00000008"))
-    assert pred.steps_total > 0 and pred.grounding_rate == 1.0
-    assert 0 < pred.probability < 1
+    steps = [s for c in pred.chains for s in c.steps]
+    assert pred.steps_total > 0 and 0 < pred.probability < 1
+    assert all(s.supported for s in steps if s.factor is not Factor.PHASE), [s.reason for s in steps]
+    refused = [s for s in steps if not s.supported]
+    assert refused and all(s.factor is Factor.PHASE and s.p_after == s.p_before for s in refused)
+    assert all("no claim supports" in s.reason for s in refused)
 
 
 @pytest.mark.parametrize("factor, a, t, ctx", [

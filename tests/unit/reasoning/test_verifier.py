@@ -158,3 +158,22 @@ def test_a_drug_on_both_sides_is_not_the_change(rstore):
     abl1 = fid(step, G.IMATINIB, "TARGETS", "ncbigene:25")  # only imatinib targets ABL1
     kit = fid(step, G.SUNITINIB, "TARGETS", KIT)  # both target KIT
     assert signs[abl1] == 0.0 and signs[kit] == 1.0
+
+
+def test_the_operators_signs_never_make_a_fact_say_what_it_does_not(drug_step, names):
+    """An operator's own model may weigh a fact either way; a claim is supported only where the
+    fact, read as it stands, points the same way (a failed trial of the new drug cannot raise the
+    estimate; a target of the new drug alone points nowhere)."""
+    won = fid(drug_step, G.trial(3), "TESTS", G.SUNITINIB)  # sunitinib succeeded in NCT00000003
+    lost = fid(drug_step, G.trial(5), "TESTS", G.SUNITINIB)  # and failed in NCT00000005
+    kdr = fid(drug_step, G.SUNITINIB, "TARGETS", KDR)  # only sunitinib targets KDR
+    reading = rule_fact_signs(drug_step)
+    assert (reading[won], reading[lost], reading[kdr]) == (1.0, -1.0, 0.0)
+    ok = verify_step(ans("up", 0.7, [([won], "up")]), drug_step, names, fact_signs={won: 0.3})
+    assert ok.supported, ok.reason
+    for fact, points in ((lost, "down"), (kdr, "neither way")):
+        v = verify_step(ans("up", 0.7, [([fact], "up")]), drug_step, names, fact_signs={fact: 0.3})
+        assert not v.supported and f"what its facts state points {points}" in v.claims[0].reason
+    # the same holds for a move down: the failed trial backs it, the succeeded one does not
+    assert verify_step(ans("down", 0.5, [([lost], "down")]), drug_step, names, fact_signs={lost: -0.3}).supported
+    assert not verify_step(ans("down", 0.5, [([won], "down")]), drug_step, names, fact_signs={won: -0.3}).supported

@@ -62,7 +62,7 @@ def test_train_chains_refuses_evaluation_splits(graph_dir, tmp_path):
 def test_train_chains_keeps_only_verified_correct_chains(graph_dir, tmp_path):
     out = tmp_path / "chains.jsonl"
     res = CliRunner().invoke(app, ["train", "chains", "--store", str(graph_dir), "--out", str(out), "--whole-chains",
-                                   "--operator", "statistical", "--splits", "phase_I_train", "--k", "2",
+                                   "--operator", "statistical", "--splits", "phase_I_train", "--k", "3",
                                    "--threshold", "0.5"])
     assert res.exit_code == 0, res.output
     kept = list(iter_traces(out))

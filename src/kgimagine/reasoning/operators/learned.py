@@ -19,9 +19,12 @@ its residual (observed outcome minus that estimate); ``lam`` is fitted on the po
 anchors add nothing), so the similarity-weighted mean of the chains' ends is the model's estimate
 plus the anchors' shrunk residuals.
 
-Every step cites the retrieved graph facts behind the factor's evidence (labelled trials of the
-drug / disease with their outcomes, targets, indications, ontology links) and ``fact_signs`` gives
-the sign each cited fact carries in the model, so the verifier can check the claimed direction.
+A step moves only by the columns one shown fact changes the way a reader of it expects
+(``STEP_COLUMNS``: prior success rates, indications); counts, neighbour records and design columns
+form the graph-summary part applied at the chain's start. Every step cites the retrieved graph
+facts behind its move (labelled trials of the drug / disease with their outcomes, indications) and
+``fact_signs`` gives the sign each carries in the model, so the verifier can check the claimed
+direction against both the model and what the fact says.
 """
 
 from __future__ import annotations
@@ -39,7 +42,15 @@ from kgimagine.errors import ReasoningError
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import P_MAX, P_MIN, logit, sigmoid
 from kgimagine.thresholds import f1_threshold
-from kgimagine.traces import MAX_CLAIM_FACTS, Claim, StepAnswer, StepInput, render_step_answer, role_of
+from kgimagine.traces import (
+    MAX_CLAIM_FACTS,
+    Claim,
+    StepAnswer,
+    StepInput,
+    render_step_answer,
+    role_of,
+    rule_fact_signs,
+)
 from kgimagine.trials.evidence import (
     FACTOR_FEATURES,
     EvidenceBuilder,
@@ -53,30 +64,36 @@ R = RelationType
 
 MODEL_FILE = "model.pkl"
 MANIFEST_FILE = "manifest.json"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: counts moved from the steps to the summary part
 #: Factors the model scores, in plan order.
 SCORED_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.POPULATION, Factor.PHASE)
 TEXT_COLUMN = "criteria_text_score"
-#: Graph columns a step's shown facts state one by one: a labelled trial of the side's drugs or
-#: diseases (prior rate and count), a TARGETS edge (target count), an indication edge (known
-#: indication, approved drug), a disease-gene edge (gene count). Only these move a step.
+#: Graph columns that one shown fact moves the way a reader of that fact expects: the prior
+#: success rate of the side's diseases or drugs (a succeeded labelled trial raises it, a failed one
+#: lowers it) and the drug's indications (an indicated drug on the target side raises the
+#: estimate). Only these move a step.
 STEP_COLUMNS: dict[Factor, frozenset[str]] = {
-    Factor.DISEASE: frozenset({"disease_rate", "disease_n", "disease_genes"}),
-    Factor.DRUG: frozenset({"drug_rate", "drug_n", "n_targets", "known_indication", "approved_drug"}),
+    Factor.DISEASE: frozenset({"disease_rate"}),
+    Factor.DRUG: frozenset({"drug_rate", "known_indication", "approved_drug"}),
 }
-#: The score of every other graph column (records of ontology neighbours and of drugs sharing a
-#: target, mechanism overlap, comparator arm, drugs listed / resolved): statistics over many
-#: facts or of the trial's design, which no single shown fact states. Applied at the chain's start
-#: with the criteria-text and phase scores, never as a step.
+#: The score of every other graph column: counts (labelled trials, targets, disease genes),
+#: records of ontology neighbours and of drugs sharing a target, mechanism overlap, comparator
+#: arm, drugs listed / resolved. These are statistics over many facts or of the trial's design; no
+#: single fact states them, and a fact behind a count says nothing about the outcome's direction
+#: ("breast cancer ASSOCIATED_WITH NAT2" does not make a trial likelier to fail). Applied at the
+#: chain's start with the criteria-text and phase scores, never as a step.
 SUMMARY = "graph_summary"
 #: Score parts applied at each chain's start (the keys of ``LearnedModel.scores_from_row`` that are
 #: never steps).
 START_PARTS: tuple[str, ...] = (Factor.POPULATION.value, Factor.PHASE.value, SUMMARY)
 
 
-def part_of(factor: Factor, column: str) -> str:
-    """The score part a column adds to: its factor when a step's facts state it, else the summary."""
-    if factor in STEP_COLUMNS and column not in STEP_COLUMNS[factor]:
+def part_of(factor: Factor, column: str, weight: float = 1.0) -> str:
+    """The score part a column adds to: its factor when a step's facts state it and its fitted
+    ``weight`` points the way those facts read (> 0: a higher prior success rate, an indicated
+    drug raise the estimate), else the summary. A step column whose weight came out <= 0 would
+    move steps against every fact a reader could cite, so it joins the summary."""
+    if factor in STEP_COLUMNS and (column not in STEP_COLUMNS[factor] or weight <= 0):
         return SUMMARY
     return factor.value
 
@@ -152,7 +169,7 @@ class LearnedModel:
         out = {f.value: 0.0 for f in SCORED_FACTORS}
         out[SUMMARY] = 0.0
         for (factor, name), x, m, s, w in zip(self.cols, row, self.mean, self.scale, self.weights):
-            out[part_of(factor, name)] += a * w * (x - m) / s
+            out[part_of(factor, name, w)] += a * w * (x - m) / s
         return out
 
     def step_score(self, factor: Factor, features: Sequence[float]) -> float:
@@ -162,7 +179,7 @@ class LearnedModel:
         names = FACTOR_FEATURES.get(factor, ())
         total = 0.0
         for (f, name), s, w in zip(self.cols, self.scale, self.weights):
-            if f is factor and name != TEXT_COLUMN and part_of(f, name) == factor.value:
+            if f is factor and name != TEXT_COLUMN and part_of(f, name, w) == factor.value:
                 total += a * w * features[names.index(name)] / s
         return total
 
@@ -490,13 +507,13 @@ class LearnedOperator:
         if got is None:
             return None
         scores, label = got
-        p = _clip(sigmoid(self.model.logit_of(scores)))
-        start = logit(p) + self.model.lam * (label - p)
+        z = self.model.logit_of(scores)  # unclipped: the path to the target stays exact in logit space
+        start = z + self.model.lam * (label - _clip(sigmoid(z)))
         if target_key is not None and stepped is not None and target_key in self._targets:
             done = {Factor(f).value for f in stepped} - set(START_PARTS)
             t = self._targets[target_key][0]
             start += sum(t[part] - scores.get(part, 0.0) for part in t if part not in done)
-        return sigmoid(start)
+        return _clip(sigmoid(start))
 
     def delta(self, factor: Factor, anchor_key: str, target_key: str) -> float:
         got = self.anchor_scores(anchor_key)
@@ -515,31 +532,42 @@ class LearnedOperator:
         got_a = self.pool.get(key)
         return (got_a[0], frozenset({key})) if got_a else None
 
-    def _trial_effect(self, step: StepInput, side: float, trial_key: str, memo: dict[float, float]) -> float:
-        """How much one labelled trial moves the step: the side's step score with the trial in the
-        pool minus without it (leave one out), times +1 on the target side, -1 on the anchor side.
-        ``memo``: the side's step score with every trial, per side (computed once per step)."""
-        if trial_key not in self.pool or side == 0.0:
+    def _trial_effect(self, step: StepInput, trial_key: str, memo: dict[float, float]) -> float:
+        """How much one labelled trial moves the step: its leave-one-out effect on the target's step
+        score minus that on the anchor's, each side counting only when its record holds the trial
+        (the pool's resolver links it to the side's drugs or diseases; a trial of a drug on both
+        sides moves both). ``memo``: each side's step score with every trial (once per step)."""
+        if trial_key not in self.pool:
             return 0.0
-        got = self._side_desc(step, side)
-        if got is None:
-            return 0.0
-        desc, ex = got
-        if side not in memo:
-            memo[side] = self.model.step_score(step.factor, self.evidence.evidence(desc, exclude=ex).features[step.factor])
-        without = self.evidence.evidence(desc, exclude=ex | {trial_key}).features[step.factor]
-        return side * (memo[side] - self.model.step_score(step.factor, without))
+        total = 0.0
+        for side in (_SIDE_TARGET, _SIDE_ANCHOR):
+            got = self._side_desc(step, side)
+            if got is None:
+                continue
+            desc, ex = got
+            ent = self.evidence.resolve(desc)
+            members = (self.evidence.pool_trials(drugs=ent.drug_ids) if step.factor is Factor.DRUG
+                       else self.evidence.pool_trials(diseases=ent.disease_ids))
+            if trial_key not in members or trial_key in ex:
+                continue
+            if side not in memo:
+                memo[side] = self.model.step_score(step.factor, self.evidence.evidence(desc, exclude=ex).features[step.factor])
+            without = self.evidence.evidence(desc, exclude=ex | {trial_key}).features[step.factor]
+            total += side * (memo[side] - self.model.step_score(step.factor, without))
+        return total
 
     def fact_signs(self, step: StepInput) -> dict[str, float]:
         """The evidence each shown fact carries in the model: > 0 pushes the target's estimate up,
         < 0 down, 0 context (the verifier checks claimed roles against these signs).
 
-        A labelled trial of one side's drugs (drug step) or diseases (disease step) counts with its
-        leave-one-out effect on that side's step score (prior rate and trial count together); a
-        TARGETS edge (drug step) with the weight of the target count, an indication with the
-        weights of known indication and approved drug, a disease-gene edge (disease step) with the
-        weight of the gene count, each times +1 on the target side and -1 on the anchor side.
-        Everything else (a trial of the other factor, an ontology link, a side effect) is context."""
+        A labelled trial of the step's drugs (drug step) or diseases (disease step) counts with its
+        leave-one-out effect on the step (``_trial_effect``: the prior rates of both sides); an
+        indication with the weights of known indication and approved drug (those in the step
+        part), times +1 when its drug is only on the target side and -1 when only on the anchor side
+        (0 when on both). A sign that disagrees with what the fact says to a reader
+        (``traces.rule_fact_signs``: a failed trial of the target's drug cannot raise the estimate)
+        is 0. Everything else (targets, disease genes, a trial of the other factor, an ontology
+        link, a side effect) is context: no single such fact states a column a step moves by."""
         from kgimagine.kg.queries import find_ids
 
         memo_key = (step.anchor_id, step.target_key, step.factor.value, step.anchor_value, step.target_value,
@@ -550,22 +578,21 @@ class LearnedOperator:
         t_ids = set(find_ids(step.target_value))
         a_ids = set(find_ids(step.anchor_value))
         w = self.model.meta.get("weights", {})
+        reading = rule_fact_signs(step)  # what each fact says to a reader; a sign against it is dropped
+        indication_w = sum(w.get(f"drug:{c}", 0.0) for c in ("known_indication", "approved_drug")
+                           if part_of(Factor.DRUG, c, w.get(f"drug:{c}", 0.0)) == Factor.DRUG.value)
         out: dict[str, float] = {}
         with_all: dict[float, float] = {}
         trial_rel = R.TESTS.value if step.factor is Factor.DRUG else R.STUDIES.value
         for f in step.facts:  # each FactRef carries its edge and the outcome its text shows
             ends = {f.subject, f.object}
-            side = _SIDE_TARGET if ends & t_ids else _SIDE_ANCHOR if ends & a_ids else 0.0
+            side = _SIDE_TARGET if ends & (t_ids - a_ids) else _SIDE_ANCHOR if ends & (a_ids - t_ids) else 0.0
             sign = 0.0
             if f.relation == trial_rel and step.factor in (Factor.DRUG, Factor.DISEASE):
-                sign = self._trial_effect(step, side, f.subject.removeprefix("clinicaltrials:"), with_all)
+                sign = self._trial_effect(step, f.subject.removeprefix("clinicaltrials:"), with_all)
             elif f.relation in (R.TREATS.value, R.PALLIATES.value, R.APPROVED_FOR.value) and step.factor is Factor.DRUG:
-                sign = side * _sign(w.get("drug:known_indication", 0.0) + w.get("drug:approved_drug", 0.0))
-            elif f.relation == R.TARGETS.value and step.factor is Factor.DRUG:
-                sign = side * _sign(w.get("drug:n_targets", 0.0))  # one more target of that side's drugs
-            elif f.relation == R.ASSOCIATED_WITH.value and step.factor is Factor.DISEASE:
-                sign = side * _sign(w.get("disease:disease_genes", 0.0))  # one more gene of that side's diseases
-            out[f.fact_id] = sign
+                sign = side * _sign(indication_w)
+            out[f.fact_id] = sign if sign * reading.get(f.fact_id, 0.0) > 0 else 0.0
         self._signs[memo_key] = dict(out)
         while len(self._signs) > 256:
             self._signs.popitem(last=False)

@@ -6,7 +6,7 @@ import json
 from typing import Callable, Sequence
 
 from kgimagine.errors import OperatorError
-from kgimagine.traces import StepInput, parse_step_answer, step_sides
+from kgimagine.traces import StepInput, parse_step_answer, rule_fact_signs, step_sides
 
 Script = str | Callable[[StepInput], str]
 
@@ -25,15 +25,25 @@ def answer_json(direction: str, probability: float, claims: list[tuple[list[str]
 
 
 def cite_first(probability: float, rationale: str = "") -> Callable[[StepInput], str]:
-    """A scripted answer that moves to ``probability`` and cites the first retrieved fact touching
-    the changed entities (else the first fact), with the role of the move (context when none)."""
+    """A scripted answer that moves to ``probability`` and cites, with the role of the move, the
+    first retrieved fact that points the way of the move (``rule_fact_signs``), those touching the
+    changed entities first, plus the first touching fact as context when that one does not touch
+    them; with no such fact (or no move) the first touching fact (else the first fact)."""
 
     def answer(step: StepInput) -> str:
         move = probability - step.p_before
         direction = "up" if move > _NO_MOVE else "down" if move < -_NO_MOVE else "none"
         changed = set().union(*step_sides(step))
         touching = [f for f in step.facts if {f.subject, f.object} & changed] or list(step.facts)
-        claims = [([touching[0].fact_id], direction if direction != "none" else "context")] if touching else []
+        want = {"up": 1.0, "down": -1.0}.get(direction, 0.0)
+        reading = rule_fact_signs(step)
+        agree = [f for f in touching + list(step.facts) if reading.get(f.fact_id, 0.0) * want > 0]
+        if agree and touching:
+            claims = [([agree[0].fact_id], direction)]
+            if agree[0] not in touching:
+                claims.append(([touching[0].fact_id], "context"))
+        else:
+            claims = [([touching[0].fact_id], direction if direction != "none" else "context")] if touching else []
         return answer_json(direction, probability, claims, rationale)
 
     return answer
@@ -46,9 +56,9 @@ class ScriptedOperator:
     out raises ``OperatorError``. Every call is recorded in ``calls`` as (step, feedback).
 
     With ``own_signs`` (the default) the double's model is its script: ``fact_signs`` gives each
-    fact the sign of the role its last answer claimed for it, so the verifier's direction check
-    passes for a scripted role and every other check (citations, names, relations,
-    contradictions, direction against the move) still applies. ``own_signs=False``: no model of
+    fact the sign of the role its last answer claimed for it, so the verifier's check against the
+    operator's model passes for a scripted role and every other check (what the facts state,
+    citations, names, relations, contradictions, direction against the move) still applies. ``own_signs=False``: no model of
     its own; the verifier uses the rule signs, as for an LLM.
     """
 

@@ -36,7 +36,7 @@ from kgimagine.errors import ReasoningError
 from kgimagine.kg import queries
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import logit, sigmoid
-from kgimagine.traces import MAX_CLAIM_FACTS, Claim, StepAnswer, StepInput, render_step_answer, role_of
+from kgimagine.traces import MAX_CLAIM_FACTS, Claim, StepAnswer, StepInput, render_step_answer, role_of, rule_fact_signs
 from kgimagine.types import Factor
 
 #: The factors ``reasoning.plan.build_plan`` creates steps for (never dose, arm or endpoint): the
@@ -151,9 +151,12 @@ class StatisticalOperator:
         """The model's own evidence per shown fact: each feature's logit contribution shared out
         over the shown facts that back it (a fact backing several features sums them); the factor
         bias (the prior cost of the change itself) shared out over the shown facts that state the
-        change — touching the changed entities — and back no feature (at most 2)."""
+        change — touching the changed entities —, back no feature and point the bias's way to a
+        reader (at most 2). A sign against what its fact says to a reader
+        (``traces.rule_fact_signs``) is 0: the model's weight does not make a fact say it."""
         ev, contrib, bias = self._contributions(step)
         shown = {f.fact_id for f in step.facts}
+        reading = rule_fact_signs(step)
         signs: dict[str, float] = {}
         for name, c in contrib.items():
             ids = [i for i in ev.support.get(name, ()) if i in shown]
@@ -161,16 +164,18 @@ class StatisticalOperator:
                 continue
             for i in ids:
                 signs[i] = signs.get(i, 0.0) + c / len(ids)
-        carriers = self._bias_carriers(step, signs)
         if abs(bias) > 1e-9:
+            carriers = self._bias_carriers(step, signs, reading, bias)
             for i in carriers:
                 signs[i] = signs.get(i, 0.0) + bias / len(carriers)
-        return signs
+        return {i: v if v * reading.get(i, 0.0) > 0 else 0.0 for i, v in signs.items()}
 
-    def _bias_carriers(self, step: StepInput, feature_signs: dict[str, float]) -> list[str]:
+    def _bias_carriers(self, step: StepInput, feature_signs: dict[str, float], reading: dict[str, float],
+                       bias: float) -> list[str]:
         touching = set(queries.find_ids(step.anchor_value)) | set(queries.find_ids(step.target_value))
         return [f.fact_id for f in step.facts
-                if {f.subject, f.object} & touching and abs(feature_signs.get(f.fact_id, 0.0)) < 1e-9][:2]
+                if {f.subject, f.object} & touching and abs(feature_signs.get(f.fact_id, 0.0)) < 1e-9
+                and reading.get(f.fact_id, 0.0) * bias > 0][:2]
 
     def answer(self, step: StepInput) -> StepAnswer:
         """Direction and probability from the features and the factor bias; one claim per shown
