@@ -309,17 +309,21 @@ def facts_for_change(
         # tier 0: one fact of each kind of evidence per side (a succeeded and a failed labelled
         # trial, an indication, a target the other side lacks), so every kind of change a step
         # can make has a fact that states it, however many shared targets there are
+        # (of the drugs that change: a drug on both sides is not part of the change, unless a side
+        # has no drug of its own)
         approvals = sorted((e for e in indications if e.type in KNOWN_INDICATION),
                            key=lambda e: (e.target not in ctx_diseases, e.fact_id))
-        for side, rows, own, other in ((t_set, t_rows, tt, ta), (a_set, a_rows, ta, tt)):
-            _add(bucket, 0, _one_of_each([(r[0], r[2]) for r in rows], own, other))
+        t_own, a_own = (t_set - a_set) or t_set, (a_set - t_set) or a_set
+        for side, rows, own, other in ((t_own, t_rows, tt, ta), (a_own, a_rows, ta, tt)):
+            _add(bucket, 0, _one_of_each([(r[0], r[2]) for r in rows if r[0].target in side], own, other))
             _add(bucket, 0, [e for e in approvals if e.source in side][:1])
         for gene in sorted(set(ta) & set(tt)):
             _add(bucket, 1, ta[gene] + tt[gene])
         _add(bucket, 2, [e for e in ind if e.source in t_set])
         _add(bucket, 3, [e for e in ind if e.source in a_set])
-        _add(bucket, 4, [r[0] for r in t_rows])
-        _add(bucket, 6, [r[0] for r in a_rows])
+        _add(bucket, 4, [r[0] for r in t_rows if r[0].target in t_own])
+        _add(bucket, 6, [r[0] for r in a_rows if r[0].target in a_own])
+        _add(bucket, 8, [r[0] for r in t_rows + a_rows])  # trials of the drugs both sides keep
         for gene in sorted(set(tt) - set(ta)):
             _add(bucket, 5, tt[gene])
         for gene in sorted(set(ta) - set(tt)):
@@ -349,8 +353,9 @@ def facts_for_change(
                         for side in (t_studies, a_studies))
         # tier 0: one fact of each kind of evidence per side (a succeeded and a failed labelled
         # trial of the side's diseases, a gene the other side lacks)
-        for labelled, own, other in ((t_lab, gt, ga), (a_lab, ga, gt)):
-            _add(bucket, 0, _one_of_each(labelled, own, other))
+        t_own, a_own = (t_set - a_set) or t_set, (a_set - t_set) or a_set
+        for labelled, side, own, other in ((t_lab, t_own, gt, ga), (a_lab, a_own, ga, gt)):
+            _add(bucket, 0, _one_of_each([(e, y) for e, y in labelled if e.target in side], own, other))
         for gene in sorted(set(ga) & set(gt)):
             _add(bucket, 1, ga[gene] + gt[gene])
         _add(bucket, 2, _ontology_links(ontology, a_set & set(got.nodes), t_set & set(got.nodes)))

@@ -606,7 +606,7 @@ class LearnedOperator:
         from kgimagine.kg.queries import find_ids
 
         d = self.delta(step.factor, step.anchor_id or "", step.target_key or "")
-        p_after = _clip(sigmoid(logit(_clip(step.p_before)) + d))
+        p_after = round(_clip(sigmoid(logit(_clip(step.p_before)) + d)), 3)  # as the rendered answer states it
         direction = "up" if p_after - step.p_before > NO_MOVE else "down" if p_after - step.p_before < -NO_MOVE else "none"
         if direction == "none":
             p_after = step.p_before
@@ -620,7 +620,7 @@ class LearnedOperator:
             context = [f.fact_id for f in step.facts if {f.subject, f.object} & touching
                        and (direction == "none" or signs.get(f.fact_id, 0.0) == 0.0)]
             claims = [Claim(facts=[fid], role="context") for fid in context[:2]]
-        return StepAnswer(direction=direction, probability=round(p_after, 4), claims=claims, rationale="")
+        return StepAnswer(direction=direction, probability=p_after, claims=claims, rationale="")
 
     def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
         return render_step_answer(self.answer(step))
