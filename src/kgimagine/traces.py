@@ -156,6 +156,9 @@ class StepRecord(BaseModel):
     claims: list[CheckedClaim] = Field(default_factory=list)
     verdict: ClaimVerdict = "unsupported"
     reason: str = ""
+    #: logit of the operator's move that no shown fact states (its priors: a factor's bias, the
+    #: phase delta); applied at the chain's end, never as the step's move (0 for most operators)
+    unstated: float = 0.0
 
     def answer(self) -> StepAnswer | None:
         """The operator's answer as recorded (None when it could not be parsed)."""

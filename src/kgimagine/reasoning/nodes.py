@@ -178,6 +178,7 @@ class ReasoningNodes:
             "step_index": 0,
             "p_start": p_start,
             "p_current": p_start,
+            "carry": 0.0,
             "attempts": 0,
             "feedback": None,
         }
@@ -235,8 +236,12 @@ class ReasoningNodes:
             v_answer, verdicts, supported, reason, claims, verdict = v.answer, v.verdicts, v.supported, v.reason, v.claims, v.verdict
             if not supported and attempts <= self.config.max_reasks:
                 return {"decision": "reask", "feedback": reason}
+        unstated = 0.0
         if supported and v_answer is not None:
             p_after, error = v_answer.probability, None
+            carry = getattr(self.operator, "unstated_move", None)
+            if carry is not None:  # the part of the operator's move no fact states: at the chain's end
+                unstated = float(carry(inp))
         else:
             p_after = p_before  # an unsupported change contributes nothing to the probability
             proposed = f" (operator proposed {v_answer.probability:.3f}, excluded)" if v_answer is not None else ""
@@ -259,12 +264,14 @@ class ReasoningNodes:
             claims=list(claims),
             verdict=verdict,
             reason=reason,
+            unstated=unstated,
         )
         anchor_id = state["anchors"][state["anchor_index"]]["trial_id"]
         return {
             "decision": "accept",
             "steps": [{"anchor_id": anchor_id, "context": state.get("context", ""), "record": record.model_dump(mode="json")}],
             "p_current": p_after,
+            "carry": float(state.get("carry", 0.0)) + unstated,
             "step_index": state["step_index"] + 1,
             "feedback": None,
         }
@@ -279,6 +286,9 @@ class ReasoningNodes:
             p_end=float(state.get("p_current", anchor.p_start)),
             context=state.get("context", ""),
         )
+        carry = float(state.get("carry", 0.0))
+        if abs(carry) > 1e-12:  # what the supported steps' operator moved by that no fact states
+            chain = chain.model_copy(update={"p_end": sigmoid(logit(chain.p_end) + carry), "unstated": carry})
         return {"chains": [chain.model_dump(mode="json")], "anchor_index": state["anchor_index"] + 1}
 
     def aggregate(self, state: ReasoningState) -> dict[str, Any]:

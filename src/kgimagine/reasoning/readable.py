@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kgimagine.reasoning.aggregate import logit, sigmoid
 from kgimagine.traces import strip_provenance
 
 MARK = {"supported": "✓", "unsupported": "✗", "refuted": "✗✗"}
@@ -93,8 +94,12 @@ def head_lines(pred: Any) -> list[str]:
 def anchor_line(chain: Any) -> str:
     ctx = f" [{chain.context}]" if chain.context else ""
     outcome = "succeeded" if chain.anchor_label else "failed"
-    return (f"anchor {chain.anchor_id.split(':', 1)[-1]}{ctx} ({outcome}, similarity {chain.similarity:.2f}): "
-            f"p {chain.p_start:.2f} → {chain.p_end:.2f}")
+    head = f"anchor {chain.anchor_id.split(':', 1)[-1]}{ctx} ({outcome}, similarity {chain.similarity:.2f}): "
+    unstated = getattr(chain, "unstated", 0.0)
+    if abs(unstated) > 1e-12:
+        stepped = sigmoid(logit(chain.p_end) - unstated)
+        return head + f"p {chain.p_start:.2f} → {stepped:.2f} → {chain.p_end:.2f} (priors no fact states)"
+    return head + f"p {chain.p_start:.2f} → {chain.p_end:.2f}"
 
 
 def _cut(line: str, width: int) -> str:

@@ -289,6 +289,8 @@ class Chain(BaseModel):
     p_end: float
     steps: list[StepRecord] = Field(default_factory=list)
     context: str = ""  # e.g. "arm A" for an arm-level sub-question
+    #: logit added at the chain's end: the supported steps' moves no fact states (``StepRecord.unstated``)
+    unstated: float = 0.0
 
 
 class Comparison(BaseModel):

@@ -51,6 +51,7 @@ class ReasoningState(TypedDict, total=False):
     step_index: int
     p_start: float  # the current chain's start (the operator's, or the anchor's smoothed label)
     p_current: float
+    carry: float  # logit the current chain's supported steps moved by without a fact stating it
     facts: list[dict[str, Any]]  # FactRef of the current step
     raw_answer: str
     attempts: int

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from kgimagine.cli.app import app
@@ -22,11 +21,7 @@ def test_predict_nct_json(rstore, tmp_path):
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout.strip().splitlines()[-1])
     assert obj["nct_id"] == "NCT00000008" and 0 < obj["probability"] < 1
-    assert len(obj["chains"]) == 2
-    steps = [s for c in obj["chains"] for s in c["steps"]]
-    assert obj["grounding_rate"] == pytest.approx(sum(s["supported"] for s in steps) / len(steps))
-    # the statistical operator's phase step moves by the factor's bias, which no fact states
-    assert all(s["supported"] or s["factor"] == "phase" for s in steps) and obj["grounding_rate"] >= 0.5
+    assert obj["grounding_rate"] == 1.0 and len(obj["chains"]) == 2
 
 
 def test_predict_labelled_trial_needs_labels_ok(rstore, tmp_path):

@@ -36,7 +36,7 @@ from kgimagine.errors import ReasoningError
 from kgimagine.kg import queries
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import logit, sigmoid
-from kgimagine.traces import MAX_CLAIM_FACTS, Claim, StepAnswer, StepInput, render_step_answer, role_of, rule_fact_signs
+from kgimagine.traces import Claim, StepAnswer, StepInput, render_step_answer, role_of, rule_fact_signs
 from kgimagine.types import Factor
 
 #: The factors ``reasoning.plan.build_plan`` creates steps for (never dose, arm or endpoint): the
@@ -178,32 +178,36 @@ class StatisticalOperator:
                 and reading.get(f.fact_id, 0.0) * bias > 0][:2]
 
     def answer(self, step: StepInput) -> StepAnswer:
-        """Direction and probability from the features and the factor bias; one claim per shown
-        fact behind the features that moved the estimate most (at most 4), plus the facts that
-        carry the bias when it sets the direction; roles from ``fact_signs``."""
-        ev, contrib, bias = self._contributions(step)
-        delta = sum(contrib.values()) + bias
-        p = step.p_before if abs(delta) < 1e-9 else round(sigmoid(logit(step.p_before) + delta), 3)
+        """The step moves by what its shown facts state: the sum of ``fact_signs`` (each feature's
+        contribution and the bias share of the facts that read its way). Claims: the facts behind
+        that move, largest first (at most 4), roles from their signs; a step whose facts state no
+        move cites the facts of the change as context. The rest of the model's change (biases, the
+        phase delta, shares against what their facts say) is ``unstated_move``: the reasoning
+        graph applies it at the chain's end, shown as priors no fact states."""
+        signs = self.fact_signs(step)
+        stated = sum(signs.values())
+        p = step.p_before if abs(stated) < 1e-9 else round(sigmoid(logit(step.p_before) + stated), 3)
         direction = "up" if p - step.p_before > NO_MOVE else "down" if p - step.p_before < -NO_MOVE else "none"
         if direction == "none":
             p = step.p_before
-        signs = self.fact_signs(step)
-        shown_set = {f.fact_id for f in step.facts}
-        cited: list[str] = []
-        for name in sorted(contrib, key=lambda n: (-abs(contrib[n]), n)):
-            if abs(contrib[name]) < 1e-9:
-                continue
-            cited += [i for i in ev.support.get(name, ()) if i in shown_set and i not in cited][:MAX_CLAIM_FACTS]
-            if len(cited) >= 4:
-                break
-        roles = {i: role_of(signs.get(i, 0.0)) for i in shown_set}
-        if direction != "none" and not any(roles[i] == direction for i in cited):
-            cited += [f.fact_id for f in step.facts if roles[f.fact_id] == direction and f.fact_id not in cited][:2]
-        if not cited:  # nothing moved it: the facts that state the change, as context
+        moving = [f.fact_id for f in sorted(step.facts, key=lambda f: (-abs(signs.get(f.fact_id, 0.0)), f.fact_id))
+                  if abs(signs.get(f.fact_id, 0.0)) > 1e-9][:4] if direction != "none" else []
+        if moving:
+            claims = [Claim(facts=[i], role=role_of(signs[i])) for i in moving]
+        else:  # nothing stated moves it: the facts that state the change, as context
             touching = set(queries.find_ids(step.anchor_value)) | set(queries.find_ids(step.target_value))
-            cited = [f.fact_id for f in step.facts if {f.subject, f.object} & touching][:2]
-        claims = [Claim(facts=[i], role=roles[i]) for i in cited]
+            context = sorted((f for f in step.facts if {f.subject, f.object} & touching),
+                             key=lambda f: abs(signs.get(f.fact_id, 0.0)) > 1e-9)
+            claims = [Claim(facts=[f.fact_id], role="context") for f in context[:2]]
         return StepAnswer(direction=direction, probability=p, claims=claims, rationale="")
+
+    def unstated_move(self, step: StepInput) -> float:
+        """The logit of the model's change for this step that its answer does not move by: the
+        factor bias and feature shares no shown fact states, plus what rounding to the answer's
+        three decimals leaves. A chain's end then equals the model's full sum of its steps."""
+        _, contrib, bias = self._contributions(step)
+        moved = logit(self.answer(step).probability) - logit(step.p_before)
+        return sum(contrib.values()) + bias - moved
 
     def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
         return render_step_answer(self.answer(step))
