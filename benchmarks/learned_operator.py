@@ -121,7 +121,9 @@ def main() -> None:
             held_descs = [describe(trials[i]) for i in held]
             # the default pipeline: Predictor + LearnedOperator over the fold's pool
             op = LearnedOperator(store, model, evidence=ev, pool=pool)
-            pred = Predictor(store, op, k=args.k, index=idx_j, embedder=embedder, threshold=model.threshold)
+            # the fold's trials are new: the graph still holds them, but no step shows their edges
+            pred = Predictor(store, op, k=args.k, index=idx_j, embedder=embedder, threshold=model.threshold,
+                             hidden_trials=(f"clinicaltrials:{k}" for k in held_keys))
             t0 = time.perf_counter()
             for i, p in zip(held, pred.predict_many([spec_of(trials[i]) for i in held])):
                 probs["chain (default)"][i] = p.probability

@@ -53,7 +53,8 @@ def main() -> int:
     evidence = EvidenceBuilder(store)
     model = LearnedModel.fit(evidence, pool, anchors=index, k=args.k)
     op = LearnedOperator(store, model, evidence=evidence, pool=pool)
-    pred = Predictor(store, op, k=args.k, index=index, embedder=embedder, threshold=model.threshold)
+    pred = Predictor(store, op, k=args.k, index=index, embedder=embedder, threshold=model.threshold,
+                     hidden_trials=(f"clinicaltrials:{k}" for k in held))  # new trials: not shown as facts
     specs = [spec_of(t) for t in trials]
     pred.predict(specs[0])  # warm-up: MiniLM loaded, caches filled for one trial
     t0 = time.perf_counter()

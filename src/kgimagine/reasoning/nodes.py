@@ -147,7 +147,8 @@ class ReasoningNodes:
         target = ResolvedTarget.model_validate(state["target"])
         spec = TrialSpec.model_validate(state["spec"])
         own = [f"clinicaltrials:{spec.nct_id}"] if spec.nct_id else []
-        anchors = self.index.retrieve(target, k=self.config.k, smoothing=self.config.smoothing, exclude=own)
+        anchors = self.index.retrieve(target, k=self.config.k, smoothing=self.config.smoothing,
+                                      exclude=own + sorted(self.config.hidden_trials))
         start = getattr(self.operator, "anchor_start", None)
         if start is not None:  # the operator's calibrated start (estimate + shrunk residual)
             anchors = [a.model_copy(update={"p_start": p}) if (p := start(a.trial_id)) is not None else a
@@ -191,7 +192,7 @@ class ReasoningNodes:
 
     def retrieve_facts(self, state: ReasoningState) -> dict[str, Any]:
         anchor, target, step = self._current(state)
-        hide = [target.trial_id] if target.trial_id else []
+        hide = ([target.trial_id] if target.trial_id else []) + sorted(self.config.hidden_trials)
         facts = queries.facts_for_change(
             self.store, step.factor, step.anchor_ids, step.target_ids,
             budget=self.config.fact_budget, context_ids=step.context_ids, hide_outcomes=hide,

@@ -26,6 +26,8 @@ class Predictor:
 
     ``embedder``: e.g. ``MiniLMEmbedder()`` to add criteria/title similarity to anchor retrieval
     (embeddings cached under ``cache_dir``); None retrieves by graph overlap only.
+    ``hidden_trials``: trial ids whose edges and outcomes no step shows (an evaluation's held-out
+    trials the graph still holds; see ``ReasoningConfig.hidden_trials``).
     """
 
     def __init__(
@@ -41,13 +43,15 @@ class Predictor:
         fact_budget: int = 12,
         index: AnchorIndex | None = None,
         phase_thresholds: Mapping[str, float] | None = None,
+        hidden_trials: Iterable[str] = (),
     ) -> None:
         from kgimagine.reasoning.graph import build_graph
 
         self.store = store
         self.operator = operator
         self.config = ReasoningConfig(k=k, max_reasks=max_reasks, threshold=threshold, fact_budget=fact_budget,
-                                      phase_thresholds=dict(phase_thresholds or {}))
+                                      phase_thresholds=dict(phase_thresholds or {}),
+                                      hidden_trials=frozenset(hidden_trials))
         if embedder is not None and not isinstance(embedder, CachedEmbedder):
             embedder = CachedEmbedder(embedder)
         self._embedder = embedder

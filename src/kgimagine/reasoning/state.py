@@ -33,6 +33,11 @@ class ReasoningConfig(BaseModel):
     #: phase has one uses it instead of ``threshold``
     phase_thresholds: dict[str, float] = Field(default_factory=dict)
     fact_budget: int = 12  # facts shown per step
+    #: trial ids ("clinicaltrials:NCT…") that are never anchors and whose edges and outcomes no
+    #: step's facts show, besides the target's own: an evaluation's held-out trials that the graph
+    #: still holds (a user's new trial is not in the graph, and neither are the trials it is
+    #: evaluated with)
+    hidden_trials: frozenset[str] = frozenset()
     smoothing: float = START_SMOOTHING  # anchor start p = s*label + (1-s)*phase base rate
     recursion_limit: int = 2000
 

@@ -52,6 +52,21 @@ def test_anchors_never_target_or_unlabelled(rstore):
         assert "NCT00000003" not in step.anchor_summary
 
 
+def test_hidden_trials_are_never_shown(rstore):
+    """An evaluation's held-out trials stay in the graph, but they are never anchors and no step
+    shows their edges."""
+    hidden = [G.trial(3), G.trial(5)]  # sunitinib's labelled trials
+    op = ScriptedOperator([cite_first(0.5)], repeat_last=True)
+    graph = build_graph(rstore, op, config=ReasoningConfig(k=10, hidden_trials=frozenset(hidden)))
+    out = graph.invoke({"spec": TARGET.model_dump(mode="json")})
+    shown = {f.subject for step, _ in op.calls for f in step.facts}
+    assert op.calls and not shown & set(hidden)
+    assert not {a["trial_id"] for a in out["anchors"]} & set(hidden)
+    plain = ScriptedOperator([cite_first(0.5)], repeat_last=True)  # without: they are shown
+    build_graph(rstore, plain, config=ReasoningConfig(k=10)).invoke({"spec": TARGET.model_dump(mode="json")})
+    assert {f.subject for step, _ in plain.calls for f in step.facts} & set(hidden)
+
+
 def test_non_retrieved_citation_is_reasked_with_feedback(rstore):
     other = next(e.fact_id for e in rstore.iter_edges() if e.type.value == "CAUSES")
     bad = answer_json("up", 0.9, [([other], "up")])

@@ -187,7 +187,7 @@ def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
     assert part_of(Factor.DISEASE, "related_rate") == SUMMARY and part_of(Factor.POPULATION, "criteria_text_score") == "population"
     op = LearnedOperator(lstore, model)
     pred = Predictor(lstore, op, k=3)
-    steps, checked = [], 0
+    steps, checked, recs = [], 0, 0
     for (dname, _), (other, _) in zip(DRUGS, DRUGS[1:] + DRUGS[:1]):
         for sname in ("cancer", DISEASES[0][0]):  # two drugs: every anchor differs in drug
             out = pred.predict(TrialSpec.build(drugs=[dname.lower(), other.lower()], diseases=[sname],
@@ -222,9 +222,21 @@ def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
                         agrees = effect * reading[f.fact_id] > 0
                         assert signs[f.fact_id] == pytest.approx(effect if agrees else 0.0)
                         checked += agrees
+                    # the step moves between the two sides' records as the pool holds them (the
+                    # anchor itself left out), not between out-of-fold parts
+                    akey = chain.anchor_id.removeprefix("clinicaltrials:")
+                    if s.supported and s.factor in (Factor.DRUG, Factor.DISEASE):
+                        t_rec = model.step_score(s.factor, ev.evidence(op._targets[out.key][1]).features[s.factor])
+                        a_rec = model.step_score(s.factor, ev.evidence(pool[akey][0], exclude={akey}).features[s.factor])
+                        want = sigmoid(logit(s.p_before) + t_rec - a_rec)
+                        if s.direction == "none":  # a move within the verifier's 0.005 counts as none
+                            assert abs(want - s.p_before) <= 0.0055
+                        else:  # up to the answer's three decimals
+                            assert s.p_after == pytest.approx(want, abs=6e-4)
+                        recs += 1
                     # targets and disease genes are counts: no single one moves a step
                     assert all(signs[f.fact_id] == 0.0 for f in step.facts if f.relation in ("TARGETS", "ASSOCIATED_WITH"))
-    assert steps and checked > 0
+    assert steps and checked > 0 and recs > 0
     assert all(s.supported for s in steps), [s.error for s in steps if not s.supported]
 
 

@@ -453,6 +453,9 @@ class LearnedOperator:
         self.source = source
         self._targets: OrderedDict[str, tuple[dict[str, float], TrialDescription]] = OrderedDict()
         self._signs: OrderedDict[tuple[Any, ...], dict[str, float]] = OrderedDict()
+        #: pool trial key -> its step parts on the pool as it stands, itself left out (see ``_record``)
+        self._records: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._target_records: dict[str, dict[str, float]] = {}  # target key -> record (out-of-fold targets)
 
     @classmethod
     def load(cls, path: str | Path, store: GraphStore) -> "LearnedOperator":
@@ -478,15 +481,20 @@ class LearnedOperator:
         out-of-fold parts: its own label never reaches its estimate through the text model."""
         own = self.model.oof.get(desc.key)
         known = self.pool.get(desc.key)
+        self._target_records.pop(key, None)
         if own is not None and known is not None and known[0].criteria == desc.criteria:
             scores = dict(own[0])
+            record = self._record(desc.key)  # its steps move between records, as an anchor's do
+            if record is not None:
+                self._target_records[key] = record
         else:
             scores = self.model.factor_scores(desc, self.evidence)
         self._targets[key] = (scores, desc)
         self._signs.clear()  # fact signs read the targets' descriptions
         self._targets.move_to_end(key)
         while len(self._targets) > 512:
-            self._targets.popitem(last=False)
+            gone, _ = self._targets.popitem(last=False)
+            self._target_records.pop(gone, None)
         return scores
 
     def target_probability(self, key: str) -> float:
@@ -494,6 +502,35 @@ class LearnedOperator:
 
     def anchor_scores(self, anchor_key: str) -> tuple[dict[str, float], int] | None:
         return self.model.oof.get(anchor_key.removeprefix("clinicaltrials:"))
+
+    def _record(self, key: str) -> dict[str, float] | None:
+        """The step parts (disease, drug) of pool trial ``key`` read from the pool as it stands, the
+        trial itself left out: the records its step facts show. Its out-of-fold parts leave out its
+        whole fold instead, so a step between out-of-fold parts would also move by the fold's
+        labels, which no shown fact states (None: not a pool trial)."""
+        hit = self._records.get(key)
+        if hit is None:
+            got = self.pool.get(key)
+            if got is None:
+                return None
+            scores = self.model.scores_from_row(self.model._row(got[0], self.evidence, exclude=(key,), text_score=0.0))
+            hit = {f.value: scores[f.value] for f in STEP_COLUMNS}
+            self._records[key] = hit
+            while len(self._records) > 4096:
+                self._records.popitem(last=False)
+        return hit
+
+    def _step_parts(self, anchor_key: str, target_key: str) -> tuple[dict[str, float], dict[str, float]] | None:
+        """(anchor, target) step parts a step moves between: each side's record as the pool holds
+        it (a target scored out-of-fold, being a pool trial, re-read like an anchor)."""
+        got = self.anchor_scores(anchor_key)
+        t = self._targets.get(target_key)
+        if got is None or t is None:
+            return None
+        a = self._record(anchor_key.removeprefix("clinicaltrials:")) or got[0]
+        tr = self._target_records.get(target_key) or t[0]
+        return ({f: a.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)},
+                {f: tr.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)})
 
     def anchor_start(self, anchor_key: str, target_key: str | None = None,
                      stepped: Sequence[Factor] | None = None) -> float | None:
@@ -513,19 +550,31 @@ class LearnedOperator:
             done = {Factor(f).value for f in stepped} - set(START_PARTS)
             t = self._targets[target_key][0]
             start += sum(t[part] - scores.get(part, 0.0) for part in t if part not in done)
+            # a stepped part moves between the two records (``_step_parts``); the start takes the
+            # rest: from the anchor's out-of-fold part to its record, from the target's record to
+            # its estimate's part (both 0 for a new target whose anchor's fold holds no trial of it)
+            parts = self._step_parts(anchor_key, target_key)
+            if parts is not None:
+                a_rec, t_rec = parts
+                start += sum((a_rec[p] - scores.get(p, 0.0)) + (t[p] - t_rec[p]) for p in done if p in a_rec)
         return _clip(sigmoid(start))
 
     def delta(self, factor: Factor, anchor_key: str, target_key: str) -> float:
+        """A step's move: the change of ``factor``'s part between the anchor's and the target's
+        records (``_step_parts``; out-of-fold parts for a factor that is not a step column's)."""
         got = self.anchor_scores(anchor_key)
         t = self._targets.get(target_key)
         if got is None or t is None or factor.value not in t[0]:
             return 0.0
+        parts = self._step_parts(anchor_key, target_key) if factor in STEP_COLUMNS else None
+        if parts is not None:
+            return parts[1][factor.value] - parts[0][factor.value]
         return t[0][factor.value] - got[0].get(factor.value, 0.0)
 
     # -- one step ---------------------------------------------------------------------------
     def _side_desc(self, step: StepInput, side: float) -> tuple[TrialDescription, frozenset[str]] | None:
         """The description of one side of the step and the pool keys its score never reads."""
-        if side == _SIDE_TARGET:
+        if side == _SIDE_TARGET:  # (``evidence`` always leaves the described trial itself out)
             got = self._targets.get(step.target_key or "")
             return (got[1], frozenset()) if got else None
         key = (step.anchor_id or "").removeprefix("clinicaltrials:")
