@@ -148,6 +148,14 @@ class EvidenceBuilder:
         self._pool = _Pool({}, {}, {})
         self._pool_sum = 0
 
+    def sharing(self) -> "EvidenceBuilder":
+        """A builder over the same store that shares this one's name resolution and graph-read
+        caches; give it its own pool with ``set_pool``."""
+        other = EvidenceBuilder(self.store, resolve=self._resolve, smoothing=self.smoothing)
+        other.neighbours = self.neighbours
+        other._resolved = self._resolved
+        return other
+
     # -- graph reads (cached) ------------------------------------------------------------------
     def _hop(self, node_id: str, rels: Sequence[RelationType], direction: Direction = Direction.OUT) -> frozenset[str]:
         return self.neighbours.hop(node_id, rels, direction)

@@ -271,3 +271,41 @@ def test_labels_use_the_threshold_of_the_trial_phase(lstore, fitted):
     other = auto.predict(TrialSpec.build(drugs=["imatinib"], diseases=["cancer"], phase="phase 2", criteria=crit))
     assert got.threshold == 0.001 and other.threshold == model.threshold
     model.meta.pop("phase_thresholds")
+
+
+def test_labels_the_graph_does_not_hold_move_the_start_not_a_step(lstore, fitted):
+    """kgimagine eval gives the model other folds' labels that are not graph facts. No fact can
+    show them, so steps move between the records the graph holds and their effect joins the chain's
+    start: every step stays grounded and each chain still ends at the model's estimate."""
+    from kgimagine.types import Factor
+
+    model, pool = fitted
+    model.lam = 0.0
+    # twelve succeeded metformin trials the graph does not hold (metformin mostly fails in it)
+    extra = {f"NCTX{n:04d}": (TrialDescription(key=f"NCTX{n:04d}", drugs=("metformin",), diseases=(DISEASES[1][0],),
+                                               phase="phase 2", criteria="Inclusion: adults."), 1) for n in range(12)}
+    op = LearnedOperator(lstore, model, pool={**pool, **extra})
+    assert op.records is not op.evidence and set(op.record_pool) == set(pool)
+    pred = Predictor(lstore, op, k=3)
+    spec = TrialSpec.build(drugs=["metformin", "sunitinib"], diseases=["cancer"], phase="phase 2",
+                           criteria=_criteria(random.Random(4), True))  # every anchor differs in drug
+    out = pred.predict(spec)
+    steps = [s for c in out.chains for s in c.steps]
+    assert any(s.factor is Factor.DRUG for s in steps)
+    assert all(s.supported for s in steps), [s.error for s in steps if not s.supported]
+    graph_ev = EvidenceBuilder(lstore)
+    graph_ev.set_pool(pool)
+    target = op._targets[out.key][1]
+    for chain in out.chains:  # each drug step moves by the graph's records, never by the extra labels
+        akey = chain.anchor_id.removeprefix("clinicaltrials:")
+        for s in chain.steps:
+            if s.factor is Factor.DRUG and s.direction != "none":
+                t_rec = model.step_score(Factor.DRUG, graph_ev.evidence(target).features[Factor.DRUG])
+                a_rec = model.step_score(Factor.DRUG, graph_ev.evidence(pool[akey][0], exclude={akey}).features[Factor.DRUG])
+                assert s.p_after == pytest.approx(sigmoid(logit(s.p_before) + t_rec - a_rec), abs=6e-4)
+    estimate = op.target_probability(spec.key())
+    for chain in out.chains:
+        assert chain.p_end == pytest.approx(estimate, abs=2e-3)
+    # over the graph's labels alone, one pool serves both
+    plain = LearnedOperator(lstore, model, pool=pool)
+    assert plain.records is plain.evidence

@@ -444,12 +444,24 @@ class LearnedOperator:
     def __init__(self, store: GraphStore, model: LearnedModel, *, evidence: EvidenceBuilder | None = None,
                  pool: Mapping[str, tuple[TrialDescription, int]] | None = None, source: str = "") -> None:
         """``pool``: the labelled trials whose outcomes prior rates read (default: every labelled
-        trial of ``store``, as at fit time)."""
+        trial of ``store``, as at fit time). A step moves between records of the pool's trials
+        that the graph holds (``records``): a label the graph does not hold (an evaluation's other
+        folds) no fact can show, so its effect joins the chain's start instead."""
         self.store = store
         self.model = model
         self.evidence = evidence or EvidenceBuilder(store)
         self.pool = dict(labelled_pool(store) if pool is None else pool)
         self.evidence.set_pool(self.pool)
+        if pool is None:
+            held = self.pool
+        else:
+            in_graph = set(labelled_pool(store))
+            held = {k: v for k, v in self.pool.items() if k in in_graph}
+        if len(held) == len(self.pool):
+            self.record_pool, self.records = self.pool, self.evidence
+        else:
+            self.record_pool, self.records = held, self.evidence.sharing()
+            self.records.set_pool(held)
         self.source = source
         self._targets: OrderedDict[str, tuple[dict[str, float], TrialDescription]] = OrderedDict()
         self._signs: OrderedDict[tuple[Any, ...], dict[str, float]] = OrderedDict()
@@ -489,6 +501,8 @@ class LearnedOperator:
                 self._target_records[key] = record
         else:
             scores = self.model.factor_scores(desc, self.evidence)
+            if self.records is not self.evidence:  # its record as the graph holds it
+                self._target_records[key] = self._parts_on_records(desc)
         self._targets[key] = (scores, desc)
         self._signs.clear()  # fact signs read the targets' descriptions
         self._targets.move_to_end(key)
@@ -513,12 +527,15 @@ class LearnedOperator:
             got = self.pool.get(key)
             if got is None:
                 return None
-            scores = self.model.scores_from_row(self.model._row(got[0], self.evidence, exclude=(key,), text_score=0.0))
-            hit = {f.value: scores[f.value] for f in STEP_COLUMNS}
+            hit = self._parts_on_records(got[0], exclude=(key,))
             self._records[key] = hit
             while len(self._records) > 4096:
                 self._records.popitem(last=False)
         return hit
+
+    def _parts_on_records(self, desc: TrialDescription, exclude: Sequence[str] = ()) -> dict[str, float]:
+        scores = self.model.scores_from_row(self.model._row(desc, self.records, exclude=exclude, text_score=0.0))
+        return {f.value: scores[f.value] for f in STEP_COLUMNS}
 
     def _step_parts(self, anchor_key: str, target_key: str) -> tuple[dict[str, float], dict[str, float]] | None:
         """(anchor, target) step parts a step moves between: each side's record as the pool holds
@@ -586,22 +603,23 @@ class LearnedOperator:
         score minus that on the anchor's, each side counting only when its record holds the trial
         (the pool's resolver links it to the side's drugs or diseases; a trial of a drug on both
         sides moves both). ``memo``: each side's step score with every trial (once per step)."""
-        if trial_key not in self.pool:
+        if trial_key not in self.record_pool:
             return 0.0
+        rec = self.records
         total = 0.0
         for side in (_SIDE_TARGET, _SIDE_ANCHOR):
             got = self._side_desc(step, side)
             if got is None:
                 continue
             desc, ex = got
-            ent = self.evidence.resolve(desc)
-            members = (self.evidence.pool_trials(drugs=ent.drug_ids) if step.factor is Factor.DRUG
-                       else self.evidence.pool_trials(diseases=ent.disease_ids))
+            ent = rec.resolve(desc)
+            members = (rec.pool_trials(drugs=ent.drug_ids) if step.factor is Factor.DRUG
+                       else rec.pool_trials(diseases=ent.disease_ids))
             if trial_key not in members or trial_key in ex:
                 continue
             if side not in memo:
-                memo[side] = self.model.step_score(step.factor, self.evidence.evidence(desc, exclude=ex).features[step.factor])
-            without = self.evidence.evidence(desc, exclude=ex | {trial_key}).features[step.factor]
+                memo[side] = self.model.step_score(step.factor, rec.evidence(desc, exclude=ex).features[step.factor])
+            without = rec.evidence(desc, exclude=ex | {trial_key}).features[step.factor]
             total += side * (memo[side] - self.model.step_score(step.factor, without))
         return total
 
