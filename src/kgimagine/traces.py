@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kgimagine.errors import TraceFormatError
-from kgimagine.types import Factor
+from kgimagine.types import Factor, changed_sides
 
 #: 2: structured step answers (direction, probability, claims, rationale); per-claim verdicts.
 TRACE_SCHEMA_VERSION = 2
@@ -253,7 +253,7 @@ def rule_fact_signs(step: StepInput, *, sides: tuple[set[str], set[str]] | None 
     show names without ids).
     """
     A, T = sides if sides is not None else step_sides(step)
-    A, T = (A - T) or A, (T - A) or T  # a drug on both sides is not changed: the change is what differs
+    A, T = changed_sides(A, T)  # a drug on both sides is not changed: the change is what differs
     swap = step.factor in _SWAP
     disease = step.factor is Factor.DISEASE
     targeted: dict[str, set[str]] = {}

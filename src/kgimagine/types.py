@@ -48,6 +48,14 @@ class Factor(StrEnum):
 
 FACTOR_ORDER: tuple[Factor, ...] = tuple(Factor)
 
+
+def changed_sides(anchor: set[str], target: set[str]) -> tuple[set[str], set[str]]:
+    """What a step changes, per side (anchor, target): an entity both sides hold is not part of
+    the change, so each side is what it has and the other lacks, or the whole side when it has
+    nothing of its own. Retrieval (``kg.queries``) and the verifier's reading of facts
+    (``traces.rule_fact_signs``) share this one rule."""
+    return (anchor - target) or anchor, (target - anchor) or target
+
 # Bioregistry prefixes used for node ids.
 PREFIXES: dict[str, str] = {
     "drugbank": "https://go.drugbank.com/drugs/",

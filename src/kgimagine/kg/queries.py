@@ -20,7 +20,7 @@ from typing import AbstractSet, Collection, Iterable, Mapping, Sequence
 from kgimagine.errors import QueryError
 from kgimagine.kg.model import Edge, Node
 from kgimagine.kg.store import EdgeRef, GraphStore, Hop
-from kgimagine.types import Direction, Factor, NodeLabel, RelationType
+from kgimagine.types import Direction, Factor, NodeLabel, RelationType, changed_sides
 
 R = RelationType
 #: An edge as ``GraphStore.expand`` returns it: a full ``Edge`` or, for a hop without detail, an ``EdgeRef``.
@@ -313,7 +313,7 @@ def facts_for_change(
         # has no drug of its own)
         approvals = sorted((e for e in indications if e.type in KNOWN_INDICATION),
                            key=lambda e: (e.target not in ctx_diseases, e.fact_id))
-        t_own, a_own = (t_set - a_set) or t_set, (a_set - t_set) or a_set
+        a_own, t_own = changed_sides(a_set, t_set)
         for side, rows, own, other in ((t_own, t_rows, tt, ta), (a_own, a_rows, ta, tt)):
             _add(bucket, 0, _one_of_each([(r[0], r[2]) for r in rows if r[0].target in side], own, other))
             _add(bucket, 0, [e for e in approvals if e.source in side][:1])
@@ -353,7 +353,7 @@ def facts_for_change(
                         for side in (t_studies, a_studies))
         # tier 0: one fact of each kind of evidence per side (a succeeded and a failed labelled
         # trial of the side's diseases, a gene the other side lacks)
-        t_own, a_own = (t_set - a_set) or t_set, (a_set - t_set) or a_set
+        a_own, t_own = changed_sides(a_set, t_set)
         for labelled, side, own, other in ((t_lab, t_own, gt, ga), (a_lab, a_own, ga, gt)):
             _add(bucket, 0, _one_of_each([(e, y) for e, y in labelled if e.target in side], own, other))
         for gene in sorted(set(ga) & set(gt)):
