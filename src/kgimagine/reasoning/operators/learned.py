@@ -426,6 +426,18 @@ _SIDE_TARGET, _SIDE_ANCHOR = 1.0, -1.0
 NO_MOVE = 0.005
 
 
+@dataclass
+class _SideRecord:
+    """One side of a step as ``LearnedOperator._trial_effect`` reads it: the side's description,
+    the pool keys its score never reads, the pool trials its record holds (of its drugs or
+    diseases), and its step score with all of them (None until first needed)."""
+
+    desc: TrialDescription
+    exclude: frozenset[str]
+    members: set[str]
+    score: float | None = None
+
+
 class LearnedOperator:
     """Step operator over a fitted :class:`LearnedModel` (``store`` is read, never written).
 
@@ -598,29 +610,35 @@ class LearnedOperator:
         got_a = self.pool.get(key)
         return (got_a[0], frozenset({key})) if got_a else None
 
-    def _trial_effect(self, step: StepInput, trial_key: str, memo: dict[float, float]) -> float:
+    def _side_record(self, step: StepInput, side: float) -> _SideRecord | None:
+        """One side's record for the step (its step score is filled in when first needed)."""
+        got = self._side_desc(step, side)
+        if got is None:
+            return None
+        desc, ex = got
+        ent = self.records.resolve(desc)
+        members = (self.records.pool_trials(drugs=ent.drug_ids) if step.factor is Factor.DRUG
+                   else self.records.pool_trials(diseases=ent.disease_ids))
+        return _SideRecord(desc, ex, members)
+
+    def _trial_effect(self, step: StepInput, trial_key: str, memo: dict[float, _SideRecord | None]) -> float:
         """How much one labelled trial moves the step: its leave-one-out effect on the target's step
         score minus that on the anchor's, each side counting only when its record holds the trial
         (the pool's resolver links it to the side's drugs or diseases; a trial of a drug on both
-        sides moves both). ``memo``: each side's step score with every trial (once per step)."""
+        sides moves both). ``memo``: each side's ``_side_record`` (read once per step)."""
         if trial_key not in self.record_pool:
             return 0.0
-        rec = self.records
         total = 0.0
         for side in (_SIDE_TARGET, _SIDE_ANCHOR):
-            got = self._side_desc(step, side)
-            if got is None:
-                continue
-            desc, ex = got
-            ent = rec.resolve(desc)
-            members = (rec.pool_trials(drugs=ent.drug_ids) if step.factor is Factor.DRUG
-                       else rec.pool_trials(diseases=ent.disease_ids))
-            if trial_key not in members or trial_key in ex:
-                continue
             if side not in memo:
-                memo[side] = self.model.step_score(step.factor, rec.evidence(desc, exclude=ex).features[step.factor])
-            without = rec.evidence(desc, exclude=ex | {trial_key}).features[step.factor]
-            total += side * (memo[side] - self.model.step_score(step.factor, without))
+                memo[side] = self._side_record(step, side)
+            rec = memo[side]
+            if rec is None or trial_key not in rec.members or trial_key in rec.exclude:
+                continue
+            if rec.score is None:
+                rec.score = self.model.step_score(step.factor, self.records.evidence(rec.desc, exclude=rec.exclude).features[step.factor])
+            without = self.records.evidence(rec.desc, exclude=rec.exclude | {trial_key}).features[step.factor]
+            total += side * (rec.score - self.model.step_score(step.factor, without))
         return total
 
     def fact_signs(self, step: StepInput) -> dict[str, float]:
@@ -649,14 +667,14 @@ class LearnedOperator:
         indication_w = sum(w.get(f"drug:{c}", 0.0) for c in ("known_indication", "approved_drug")
                            if part_of(Factor.DRUG, c, w.get(f"drug:{c}", 0.0)) == Factor.DRUG.value)
         out: dict[str, float] = {}
-        with_all: dict[float, float] = {}
+        sides: dict[float, _SideRecord | None] = {}
         trial_rel = R.TESTS.value if step.factor is Factor.DRUG else R.STUDIES.value
         for f in step.facts:  # each FactRef carries its edge and the outcome its text shows
             ends = {f.subject, f.object}
             side = _SIDE_TARGET if ends & (t_ids - a_ids) else _SIDE_ANCHOR if ends & (a_ids - t_ids) else 0.0
             sign = 0.0
             if f.relation == trial_rel and step.factor in (Factor.DRUG, Factor.DISEASE):
-                sign = self._trial_effect(step, f.subject.removeprefix("clinicaltrials:"), with_all)
+                sign = self._trial_effect(step, f.subject.removeprefix("clinicaltrials:"), sides)
             elif f.relation in (R.TREATS.value, R.PALLIATES.value, R.APPROVED_FOR.value) and step.factor is Factor.DRUG:
                 sign = side * _sign(indication_w)
             out[f.fact_id] = sign if sign * reading.get(f.fact_id, 0.0) > 0 else 0.0
