@@ -163,6 +163,17 @@ class EvidenceBuilder:
     def targets(self, drug_ids: Iterable[str]) -> frozenset[str]:
         return self.neighbours.targets(drug_ids)
 
+    def indications(self, drug_id: str) -> frozenset[str]:
+        """Diseases ``drug_id`` is known to treat (``APPROVAL_RELATIONS``: the known-indication and
+        approved-drug features)."""
+        return self._hop(drug_id, sorted(APPROVAL_RELATIONS, key=lambda r: r.value))
+
+    def indicated(self, drug_ids: Iterable[str], disease_ids: Iterable[str]) -> float:
+        """The known-indication feature of these drugs in these diseases (1.0: one of the drugs
+        treats one of the diseases)."""
+        diseases = set(disease_ids)
+        return float(any(self.indications(d) & diseases for d in drug_ids))
+
     def related(self, disease_ids: Iterable[str]) -> frozenset[str]:
         ids = set(disease_ids)
         out: set[str] = set()
@@ -235,10 +246,9 @@ class EvidenceBuilder:
         tgt_members -= drug_members
         g_rate, g_n = self._rate(drug_members, ex, base)
         t_rate, t_n = self._rate(tgt_members, ex, base)
-        approval = sorted(APPROVAL_RELATIONS, key=lambda r: r.value)
         indicated = approved = 0.0
         for d in drugs:
-            ind = self._hop(d, approval)
+            ind = self.indications(d)
             if ind:
                 approved = 1.0
             if ind & diseases:

@@ -64,6 +64,25 @@ def fitted(lstore):
     return model, pool
 
 
+def _record_move(model, ev, factor, target, anchor, akey, *, split=True):
+    """What a step of ``factor`` from ``anchor`` to ``target`` moves by, from the model's weights:
+    the change of the factor's step score between the two sides' records (the anchor's trial left
+    out of both). With ``split``, the known indication that the disease change makes (the anchor's
+    drugs in the target's diseases against the anchor's) moves the disease step, not the drug step."""
+    from kgimagine.types import Factor
+
+    t_rec = model.step_score(factor, ev.evidence(target, exclude={akey}).features[factor])
+    a_rec = model.step_score(factor, ev.evidence(anchor, exclude={akey}).features[factor])
+    if not split:
+        return t_rec - a_rec
+    w = model.meta["weights"]["drug:known_indication"]
+    scale = dict(zip(model.meta["columns"], model.scale))["drug:known_indication"]
+    a_ent, t_ent = ev.resolve(anchor), ev.resolve(target)
+    shift = (model.platt[0] * w / scale if w > 0 else 0.0) * (
+        ev.indicated(a_ent.drug_ids, t_ent.disease_ids) - ev.indicated(a_ent.drug_ids, a_ent.disease_ids))
+    return t_rec - a_rec + (shift if factor is Factor.DISEASE else -shift)
+
+
 def test_fit_learns_the_criteria_and_the_drug_record(fitted):
     model, _ = fitted
     w = model.meta["weights"]
@@ -187,7 +206,7 @@ def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
     assert part_of(Factor.DISEASE, "related_rate") == SUMMARY and part_of(Factor.POPULATION, "criteria_text_score") == "population"
     op = LearnedOperator(lstore, model)
     pred = Predictor(lstore, op, k=3)
-    steps, checked, recs = [], 0, 0
+    steps, checked, recs, shifted = [], 0, 0, 0
     for (dname, _), (other, _) in zip(DRUGS, DRUGS[1:] + DRUGS[:1]):
         for sname in ("cancer", DISEASES[0][0]):  # two drugs: every anchor differs in drug
             out = pred.predict(TrialSpec.build(drugs=[dname.lower(), other.lower()], diseases=[sname],
@@ -209,9 +228,10 @@ def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
                         # its leave-one-out effect on the step: on the target's score minus on the
                         # anchor's, each where that side's record holds the trial
                         effect = 0.0
-                        for side, (desc, ex) in ((1, (op._targets[out.key][1], set())),
-                                                 (-1, (pool[chain.anchor_id.removeprefix("clinicaltrials:")][0],
-                                                       {chain.anchor_id.removeprefix("clinicaltrials:")}))):
+                        # (neither side reads the anchor's own outcome: it is the chain's start)
+                        akey = chain.anchor_id.removeprefix("clinicaltrials:")
+                        for side, (desc, ex) in ((1, (op._targets[out.key][1], {akey})),
+                                                 (-1, (pool[akey][0], {akey}))):
                             ent = ev.resolve(desc)
                             held = ev.pool_trials(drugs=ent.drug_ids) if s.factor is Factor.DRUG else ev.pool_trials(diseases=ent.disease_ids)
                             if key in held and key not in ex:
@@ -223,12 +243,15 @@ def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
                         assert signs[f.fact_id] == pytest.approx(effect if agrees else 0.0)
                         checked += agrees
                     # the step moves between the two sides' records as the pool holds them (the
-                    # anchor itself left out), not between out-of-fold parts
+                    # anchor itself left out of both), not between out-of-fold parts; the known
+                    # indication the disease change makes (the anchor's drugs in the target's
+                    # diseases) moves the disease step, not the drug step
                     akey = chain.anchor_id.removeprefix("clinicaltrials:")
                     if s.supported and s.factor in (Factor.DRUG, Factor.DISEASE):
-                        t_rec = model.step_score(s.factor, ev.evidence(op._targets[out.key][1]).features[s.factor])
-                        a_rec = model.step_score(s.factor, ev.evidence(pool[akey][0], exclude={akey}).features[s.factor])
-                        want = sigmoid(logit(s.p_before) + t_rec - a_rec)
+                        move = _record_move(model, ev, s.factor, op._targets[out.key][1], pool[akey][0], akey)
+                        want = sigmoid(logit(s.p_before) + move)
+                        shifted += move != _record_move(model, ev, s.factor, op._targets[out.key][1], pool[akey][0],
+                                                        akey, split=False)
                         if s.direction == "none":  # a move within the verifier's 0.005 counts as none
                             assert abs(want - s.p_before) <= 0.0055
                         else:  # up to the answer's three decimals
@@ -236,7 +259,7 @@ def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
                         recs += 1
                     # targets and disease genes are counts: no single one moves a step
                     assert all(signs[f.fact_id] == 0.0 for f in step.facts if f.relation in ("TARGETS", "ASSOCIATED_WITH"))
-    assert steps and checked > 0 and recs > 0
+    assert steps and checked > 0 and recs > 0 and shifted > 0
     assert all(s.supported for s in steps), [s.error for s in steps if not s.supported]
 
 
@@ -300,12 +323,59 @@ def test_labels_the_graph_does_not_hold_move_the_start_not_a_step(lstore, fitted
         akey = chain.anchor_id.removeprefix("clinicaltrials:")
         for s in chain.steps:
             if s.factor is Factor.DRUG and s.direction != "none":
-                t_rec = model.step_score(Factor.DRUG, graph_ev.evidence(target).features[Factor.DRUG])
-                a_rec = model.step_score(Factor.DRUG, graph_ev.evidence(pool[akey][0], exclude={akey}).features[Factor.DRUG])
-                assert s.p_after == pytest.approx(sigmoid(logit(s.p_before) + t_rec - a_rec), abs=6e-4)
+                move = _record_move(model, graph_ev, Factor.DRUG, target, pool[akey][0], akey)
+                assert s.p_after == pytest.approx(sigmoid(logit(s.p_before) + move), abs=6e-4)
     estimate = op.target_probability(spec.key())
     for chain in out.chains:
         assert chain.p_end == pytest.approx(estimate, abs=2e-3)
     # over the graph's labels alone, one pool serves both
     plain = LearnedOperator(lstore, model, pool=pool)
     assert plain.records is plain.evidence
+
+
+def test_known_indication_moves_the_step_whose_change_makes_it(lstore, fitted):
+    """Known indication is of the drugs IN the diseases. Imatinib treats GIST, not HCC: moving an
+    imatinib-in-GIST anchor to an imatinib-in-HCC target loses the indication with the disease
+    step, and "Imatinib TREATS GIST" is the fact that states it; a drug step in the same disease
+    cannot move by it, and a kept drug's indication backs no drug step."""
+    from kgimagine.kg import queries
+    from kgimagine.reasoning.nodes import fact_ref
+    from kgimagine.traces import FactRef, StepInput
+    from kgimagine.types import Factor
+
+    model, pool = fitted
+    assert model.meta["weights"]["drug:known_indication"] > 0  # a step column in this fit
+    op = LearnedOperator(lstore, model)
+    akey = next(k for k, (d, _) in sorted(pool.items())
+                if d.drugs == ("imatinib",) and d.diseases == ("gastrointestinal stromal tumor",))
+    target = TrialDescription(key="new-hcc", drugs=("imatinib", "sunitinib"), diseases=("hepatocellular carcinoma",),
+                              phase="phase 2", criteria="Inclusion: adults.")
+    op.prepare_target("new-hcc", target)
+    anchor_id = f"clinicaltrials:{akey}"
+    a_rec, t_rec = op._step_parts(anchor_id, "new-hcc")
+    # the disease step carries the lost indication (its part falls by it), the drug step does not
+    plain = op._record(akey)  # the anchor's record as it stands
+    assert op.records.indicated([G.IMATINIB], [G.GIST]) == 1.0 and op.records.indicated([G.IMATINIB], [G.HCC]) == 0.0
+    w = model.meta["weights"]["drug:known_indication"]
+    scale = dict(zip(model.meta["columns"], model.scale))["drug:known_indication"]
+    shift = a_rec[Factor.DRUG.value] - plain[Factor.DRUG.value]
+    assert shift == pytest.approx(-model.platt[0] * w / scale) and shift < 0
+    assert a_rec[Factor.DISEASE.value] == pytest.approx(plain[Factor.DISEASE.value] - shift)
+
+    def step(factor, a_ids, t_ids, a_val, t_val):
+        facts = queries.facts_for_change(lstore, factor, a_ids, t_ids, budget=40,
+                                         context_ids=[G.IMATINIB, G.SUNITINIB] if factor is Factor.DISEASE else [G.GIST, G.HCC])
+        return StepInput(factor=factor, anchor_value=a_val, target_value=t_val, p_before=0.5,
+                         facts=[FactRef.model_validate(fact_ref(f).model_dump()) for f in facts],
+                         anchor_id=anchor_id, target_key="new-hcc")
+
+    dis = step(Factor.DISEASE, [G.GIST], [G.HCC], f"gastrointestinal stromal tumor [{G.GIST}]",
+               f"hepatocellular carcinoma [{G.HCC}]")
+    signs = op.fact_signs(dis)
+    gist = [f for f in dis.facts if f.relation == "TREATS" and f.subject == G.IMATINIB and f.object == G.GIST]
+    assert gist and all(signs[f.fact_id] == pytest.approx(shift) for f in gist)  # it states the fall
+    drug = step(Factor.DRUG, [G.IMATINIB], [G.IMATINIB, G.SUNITINIB], f"Imatinib [{G.IMATINIB}]",
+                f"Imatinib [{G.IMATINIB}], Sunitinib [{G.SUNITINIB}]")
+    dsigns = op.fact_signs(drug)
+    kept = [f for f in drug.facts if f.relation == "TREATS" and f.subject == G.IMATINIB]
+    assert kept and all(dsigns[f.fact_id] == 0.0 for f in kept)  # imatinib is on both sides

@@ -475,11 +475,14 @@ class LearnedOperator:
             self.record_pool, self.records = held, self.evidence.sharing()
             self.records.set_pool(held)
         self.source = source
+        self._ind_coefs = _indication_coefs(model)
         self._targets: OrderedDict[str, tuple[dict[str, float], TrialDescription]] = OrderedDict()
         self._signs: OrderedDict[tuple[Any, ...], dict[str, float]] = OrderedDict()
         #: pool trial key -> its step parts on the pool as it stands, itself left out (see ``_record``)
         self._records: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._target_records: dict[str, dict[str, float]] = {}  # target key -> record (out-of-fold targets)
+        #: (target key, anchor key) -> the target's record without the anchor's trial (``_target_record``)
+        self._pair_records: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()
 
     @classmethod
     def load(cls, path: str | Path, store: GraphStore) -> "LearnedOperator":
@@ -517,6 +520,8 @@ class LearnedOperator:
                 self._target_records[key] = self._parts_on_records(desc)
         self._targets[key] = (scores, desc)
         self._signs.clear()  # fact signs read the targets' descriptions
+        for memo in [m for m in self._pair_records if m[0] == key]:
+            del self._pair_records[memo]
         self._targets.move_to_end(key)
         while len(self._targets) > 512:
             gone, _ = self._targets.popitem(last=False)
@@ -549,17 +554,62 @@ class LearnedOperator:
         scores = self.model.scores_from_row(self.model._row(desc, self.records, exclude=exclude, text_score=0.0))
         return {f.value: scores[f.value] for f in STEP_COLUMNS}
 
+    def _holds(self, desc: TrialDescription, trial_key: str) -> bool:
+        """Whether ``desc``'s step records (its drugs' or diseases' labelled trials) hold ``trial_key``."""
+        ent = self.records.resolve(desc)
+        return (trial_key in self.records.pool_trials(drugs=ent.drug_ids)
+                or trial_key in self.records.pool_trials(diseases=ent.disease_ids))
+
+    def _target_record(self, anchor_key: str, target_key: str) -> dict[str, float] | None:
+        """The target's step parts as a step from ``anchor_key`` reads them: its record without the
+        anchor's own trial, as the anchor's record is read (``_record``). The anchor's outcome is the
+        chain's start; counted on the target's side only, it would move a step that no shown fact
+        states (a kept drug's record would differ between the sides by the anchor alone)."""
+        t = self._targets.get(target_key)
+        if t is None:
+            return None
+        base = self._target_records.get(target_key) or t[0]
+        a = anchor_key.removeprefix("clinicaltrials:")
+        desc = t[1]
+        if a not in self.record_pool or a == desc.key or not self._holds(desc, a):
+            return base
+        memo = (target_key, a)
+        hit = self._pair_records.get(memo)
+        if hit is None:
+            hit = self._parts_on_records(desc, exclude=(a,))  # (the described trial is always left out)
+            self._pair_records[memo] = hit
+            while len(self._pair_records) > 4096:
+                self._pair_records.popitem(last=False)
+        return hit
+
     def _step_parts(self, anchor_key: str, target_key: str) -> tuple[dict[str, float], dict[str, float]] | None:
         """(anchor, target) step parts a step moves between: each side's record as the pool holds
-        it (a target scored out-of-fold, being a pool trial, re-read like an anchor)."""
+        it, neither reading the anchor's own outcome (a target scored out-of-fold, being a pool
+        trial, re-read like an anchor)."""
         got = self.anchor_scores(anchor_key)
-        t = self._targets.get(target_key)
-        if got is None or t is None:
+        tr = self._target_record(anchor_key, target_key)
+        if got is None or tr is None:
             return None
         a = self._record(anchor_key.removeprefix("clinicaltrials:")) or got[0]
-        tr = self._target_records.get(target_key) or t[0]
-        return ({f: a.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)},
-                {f: tr.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)})
+        a_parts = {f: a.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)}
+        shift = self._indication_shift(anchor_key, target_key)
+        # known indication is of the drugs IN the diseases: the part the diseases change moves the
+        # disease step (the plan changes the disease first), the drug step the rest
+        a_parts[Factor.DRUG.value] += shift
+        a_parts[Factor.DISEASE.value] -= shift
+        return a_parts, {f: tr.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)}
+
+    def _indication_shift(self, anchor_key: str, target_key: str) -> float:
+        """The known-indication change that the disease change makes: the anchor's drugs in the
+        target's diseases minus in the anchor's, in logit (0 when the column is not a step column)."""
+        c_ind = self._ind_coefs[0]
+        anchor = self.pool.get(anchor_key.removeprefix("clinicaltrials:"))
+        t = self._targets.get(target_key)
+        if not c_ind or anchor is None or t is None:
+            return 0.0
+        a, tr = self.records.resolve(anchor[0]), self.records.resolve(t[1])
+        return c_ind * (self.records.indicated(a.drug_ids, tr.disease_ids)
+                        - self.records.indicated(a.drug_ids, a.disease_ids))
 
     def anchor_start(self, anchor_key: str, target_key: str | None = None,
                      stepped: Sequence[Factor] | None = None) -> float | None:
@@ -603,10 +653,10 @@ class LearnedOperator:
     # -- one step ---------------------------------------------------------------------------
     def _side_desc(self, step: StepInput, side: float) -> tuple[TrialDescription, frozenset[str]] | None:
         """The description of one side of the step and the pool keys its score never reads."""
-        if side == _SIDE_TARGET:  # (``evidence`` always leaves the described trial itself out)
-            got = self._targets.get(step.target_key or "")
-            return (got[1], frozenset()) if got else None
         key = (step.anchor_id or "").removeprefix("clinicaltrials:")
+        if side == _SIDE_TARGET:  # (``evidence`` always leaves the described trial itself out; neither
+            got = self._targets.get(step.target_key or "")  # side reads the anchor's own outcome)
+            return (got[1], frozenset({key}) if key else frozenset()) if got else None
         got_a = self.pool.get(key)
         return (got_a[0], frozenset({key})) if got_a else None
 
@@ -641,42 +691,73 @@ class LearnedOperator:
             total += side * (rec.score - self.model.step_score(step.factor, without))
         return total
 
+    def _indication_effect(self, step: StepInput, drug: str, disease: str,
+                           memo: dict[float, _SideRecord | None]) -> float:
+        """How much the indication ``drug`` -> ``disease`` moves the step. Known indication (one of
+        the drugs treats one of the diseases) and approved drug (one of the drugs treats anything)
+        are "any" features: where one changes between the step's two states, every indication
+        behind it on the side that has it states the change (``drug`` treats ``disease``: the
+        pair; any indication of ``drug``: its approval). A drug step compares the two sides' drugs
+        in the target's diseases (the plan changes the disease first); a disease step the anchor's
+        drugs in the two sides' diseases (known indication only)."""
+        c_ind, c_app = self._ind_coefs
+        ents = {}
+        for side in (_SIDE_TARGET, _SIDE_ANCHOR):
+            if side not in memo:
+                memo[side] = self._side_record(step, side)
+            rec = memo[side]
+            if rec is None:
+                return 0.0
+            ents[side] = self.records.resolve(rec.desc)
+        ev = self.records
+        t, a = ents[_SIDE_TARGET], ents[_SIDE_ANCHOR]
+        if step.factor is Factor.DRUG:
+            (before_drugs, before_dis), (after_drugs, after_dis) = (a.drug_ids, t.disease_ids), (t.drug_ids, t.disease_ids)
+        else:
+            (before_drugs, before_dis), (after_drugs, after_dis) = (a.drug_ids, a.disease_ids), (a.drug_ids, t.disease_ids)
+
+        def pairs(drugs: Sequence[str], diseases: Sequence[str]) -> set[tuple[str, str]]:
+            return {(d, x) for d in drugs for x in ev.indications(d) & set(diseases)}
+
+        def share(before: set[Any], after: set[Any], unit: Any, coef: float) -> float:
+            if bool(before) == bool(after) or unit not in (after or before):
+                return 0.0
+            return coef if after else -coef
+
+        total = share(pairs(before_drugs, before_dis), pairs(after_drugs, after_dis), (drug, disease), c_ind)
+        if step.factor is Factor.DRUG and disease in ev.indications(drug):
+            approved = ({d for d in before_drugs if ev.indications(d)}, {d for d in after_drugs if ev.indications(d)})
+            total += share(*approved, drug, c_app)
+        return total
+
     def fact_signs(self, step: StepInput) -> dict[str, float]:
         """The evidence each shown fact carries in the model: > 0 pushes the target's estimate up,
         < 0 down, 0 context (the verifier checks claimed roles against these signs).
 
         A labelled trial of the step's drugs (drug step) or diseases (disease step) counts with its
-        leave-one-out effect on the step (``_trial_effect``: the prior rates of both sides); an
-        indication with the weights of known indication and approved drug (those in the step
-        part), times +1 when its drug is only on the target side and -1 when only on the anchor side
-        (0 when on both). A sign that disagrees with what the fact says to a reader
+        leave-one-out effect on the step (``_trial_effect``: the prior rates of both sides, neither
+        reading the anchor's own outcome); an indication with its share of the known-indication
+        and approved-drug change the step makes (``_indication_effect``: a disease step moves the
+        anchor's drugs into the target's diseases, a drug step swaps the drugs there; a drug on
+        both sides changes neither). A sign that disagrees with what the fact says to a reader
         (``traces.rule_fact_signs``: a failed trial of the target's drug cannot raise the estimate)
         is 0. Everything else (targets, disease genes, a trial of the other factor, an ontology
         link, a side effect) is context: no single such fact states a column a step moves by."""
-        from kgimagine.kg.queries import find_ids
-
         memo_key = (step.anchor_id, step.target_key, step.factor.value, step.anchor_value, step.target_value,
                     tuple(f.fact_id for f in step.facts))
         hit = self._signs.get(memo_key)
         if hit is not None:  # the operator's answer and the verifier ask for the same step
             return dict(hit)
-        t_ids = set(find_ids(step.target_value))
-        a_ids = set(find_ids(step.anchor_value))
-        w = self.model.meta.get("weights", {})
         reading = rule_fact_signs(step)  # what each fact says to a reader; a sign against it is dropped
-        indication_w = sum(w.get(f"drug:{c}", 0.0) for c in ("known_indication", "approved_drug")
-                           if part_of(Factor.DRUG, c, w.get(f"drug:{c}", 0.0)) == Factor.DRUG.value)
         out: dict[str, float] = {}
         sides: dict[float, _SideRecord | None] = {}
         trial_rel = R.TESTS.value if step.factor is Factor.DRUG else R.STUDIES.value
         for f in step.facts:  # each FactRef carries its edge and the outcome its text shows
-            ends = {f.subject, f.object}
-            side = _SIDE_TARGET if ends & (t_ids - a_ids) else _SIDE_ANCHOR if ends & (a_ids - t_ids) else 0.0
             sign = 0.0
             if f.relation == trial_rel and step.factor in (Factor.DRUG, Factor.DISEASE):
                 sign = self._trial_effect(step, f.subject.removeprefix("clinicaltrials:"), sides)
-            elif f.relation in (R.TREATS.value, R.PALLIATES.value, R.APPROVED_FOR.value) and step.factor is Factor.DRUG:
-                sign = side * _sign(indication_w)
+            elif f.relation in _INDICATIONS and step.factor in (Factor.DRUG, Factor.DISEASE):
+                sign = self._indication_effect(step, f.subject, f.object, sides)
             out[f.fact_id] = sign if sign * reading.get(f.fact_id, 0.0) > 0 else 0.0
         self._signs[memo_key] = dict(out)
         while len(self._signs) > 256:
@@ -711,8 +792,19 @@ class LearnedOperator:
         return render_step_answer(self.answer(step))
 
 
-def _sign(x: float) -> float:
-    return 1.0 if x > 1e-9 else -1.0 if x < -1e-9 else 0.0
+_INDICATIONS = frozenset(r.value for r in (R.TREATS, R.PALLIATES, R.APPROVED_FOR))
+
+
+def _indication_coefs(model: LearnedModel) -> tuple[float, float]:
+    """(known indication, approved drug): each column's calibrated logit per unit in the drug
+    step part; 0 for a column that is not a step column (``part_of``)."""
+    a, _ = model.platt
+    out: dict[str, float] = {}
+    for (factor, name), scale, w in zip(model.cols, model.scale, model.weights):
+        if factor is Factor.DRUG and name in ("known_indication", "approved_drug") \
+                and part_of(factor, name, w) == Factor.DRUG.value:
+            out[name] = a * w / scale
+    return out.get("known_indication", 0.0), out.get("approved_drug", 0.0)
 
 
 def default_operator_dir(cache_dir: str | Path, graph_version: str) -> Path:
