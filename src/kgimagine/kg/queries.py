@@ -257,6 +257,24 @@ def _visible(edge: AnyEdge, hide: frozenset[str]) -> bool:
     return not any(edge.key == h.split(":", 1)[-1] for h in hide)
 
 
+#: Changes whose facts are the records of the changed drugs or diseases.
+ENTITY_FACTORS = frozenset({Factor.DRUG, Factor.DOSE, Factor.ARM, Factor.DISEASE})
+
+
+def step_hidden(factor: Factor | str, *, target_trial: str | None, anchor_trial: str | None,
+                hidden: Iterable[str] = ()) -> list[str]:
+    """The trials whose outcomes one step's facts never show (``facts_for_change``'s
+    ``hide_outcomes``): the target's (its outcome is what is predicted), ``hidden`` ones (an
+    evaluation's held-out trials) and, for a drug or disease change, the anchor's own: its outcome
+    is the chain's start, not evidence about the change, and shown again it would take the place
+    of a trial that does state the change. The reasoning chain and the training pairs both use it,
+    so a trained step sees what a served step sees."""
+    out = [target_trial] if target_trial else []
+    if Factor(factor) in ENTITY_FACTORS and anchor_trial:
+        out.append(anchor_trial)
+    return sorted(set(out) | set(hidden))
+
+
 def facts_for_change(
     store: GraphStore,
     factor: Factor | str,

@@ -192,7 +192,8 @@ class ReasoningNodes:
 
     def retrieve_facts(self, state: ReasoningState) -> dict[str, Any]:
         anchor, target, step = self._current(state)
-        hide = ([target.trial_id] if target.trial_id else []) + sorted(self.config.hidden_trials)
+        hide = queries.step_hidden(step.factor, target_trial=target.trial_id, anchor_trial=anchor.trial_id,
+                                   hidden=self.config.hidden_trials)
         facts = queries.facts_for_change(
             self.store, step.factor, step.anchor_ids, step.target_ids,
             budget=self.config.fact_budget, context_ids=step.context_ids, hide_outcomes=hide,

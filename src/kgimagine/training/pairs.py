@@ -403,12 +403,14 @@ def build_pair_example(
 ) -> StepExample | None:
     """The supervised step for ``pair``; None when no retrieved fact touches the change.
 
-    The target trial's outcome is always hidden from the facts; ``hide_outcomes`` hides more
+    The target trial's outcome is always hidden from the facts, and the anchor's from a drug or
+    disease change's (``queries.step_hidden``, as the reasoning chain does); ``hide_outcomes`` hides more
     (e.g. the trials of a held-out set, so training prompts never show their outcomes).
     ``base_rates``: ``graph_base_rates(store)`` (computed here when None; pass it for a batch)."""
     a_ids, t_ids = change_ids(pair)
     r_a, r_t = step_ids(pair)
-    hidden = sorted({pair.target.trial_id, *hide_outcomes})
+    hidden = queries.step_hidden(pair.factor, target_trial=pair.target.trial_id, anchor_trial=pair.anchor.trial_id,
+                                 hidden=hide_outcomes)
     facts = list(facts_for_change(store, pair.factor, r_a, r_t, budget=budget,
                                   context_ids=context_ids(pair), hide_outcomes=hidden))
     cited = select_cited(facts, a_ids, t_ids)
