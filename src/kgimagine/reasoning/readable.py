@@ -85,7 +85,9 @@ def head_lines(pred: Any) -> list[str]:
     if pred.question_type == "superiority":
         head = "; ".join(f"P({c.arm_a} > {c.arm_b}) = {c.probability:.3f}" for c in pred.comparisons)
     else:
-        head = f"P(success) = {pred.probability:.3f} → label {pred.label}"
+        # the threshold beside the label: a label of 1 at P = 0.36 reads as an error without it
+        cut = f" (threshold {pred.threshold:.2f})" if getattr(pred, "threshold", None) is not None else ""
+        head = f"P(success) = {pred.probability:.3f} → label {pred.label}{cut}"
     g = "n/a" if pred.grounding_rate is None else f"{pred.grounding_rate:.0%}"
     return [f"{title}  {head}",
             f"  grounded {pred.steps_supported}/{pred.steps_total} steps ({g}) · {pred.operator} · {pred.aggregate_method}"]
