@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from kgimagine.errors import ReasoningError
+from kgimagine.kg.schema import APPROVAL_RELATIONS
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import P_MAX, P_MIN, logit, sigmoid
 from kgimagine.thresholds import f1_threshold
@@ -481,7 +482,7 @@ class LearnedOperator:
         #: pool trial key -> its step parts on the pool as it stands, itself left out (see ``_record``)
         self._records: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._target_records: dict[str, dict[str, float]] = {}  # target key -> record (out-of-fold targets)
-        #: (target key, anchor key) -> the target's record without the anchor's trial (``_target_record``)
+        #: (target key, anchor key) -> the target's record as a step from that anchor reads it (``_target_record``)
         self._pair_records: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()
 
     @classmethod
@@ -568,15 +569,15 @@ class LearnedOperator:
         t = self._targets.get(target_key)
         if t is None:
             return None
-        base = self._target_records.get(target_key) or t[0]
         a = anchor_key.removeprefix("clinicaltrials:")
-        desc = t[1]
-        if a not in self.record_pool or a == desc.key or not self._holds(desc, a):
-            return base
         memo = (target_key, a)
         hit = self._pair_records.get(memo)
         if hit is None:
-            hit = self._parts_on_records(desc, exclude=(a,))  # (the described trial is always left out)
+            desc = t[1]
+            if a not in self.record_pool or a == desc.key or not self._holds(desc, a):
+                hit = self._target_records.get(target_key) or t[0]  # its record does not hold the anchor
+            else:
+                hit = self._parts_on_records(desc, exclude=(a,))  # (the described trial is always left out)
             self._pair_records[memo] = hit
             while len(self._pair_records) > 4096:
                 self._pair_records.popitem(last=False)
@@ -671,6 +672,12 @@ class LearnedOperator:
                    else self.records.pool_trials(diseases=ent.disease_ids))
         return _SideRecord(desc, ex, members)
 
+    def _side(self, step: StepInput, side: float, memo: dict[float, _SideRecord | None]) -> _SideRecord | None:
+        """``_side_record`` read once per step (``memo``: side -> record)."""
+        if side not in memo:
+            memo[side] = self._side_record(step, side)
+        return memo[side]
+
     def _trial_effect(self, step: StepInput, trial_key: str, memo: dict[float, _SideRecord | None]) -> float:
         """How much one labelled trial moves the step: its leave-one-out effect on the target's step
         score minus that on the anchor's, each side counting only when its record holds the trial
@@ -680,9 +687,7 @@ class LearnedOperator:
             return 0.0
         total = 0.0
         for side in (_SIDE_TARGET, _SIDE_ANCHOR):
-            if side not in memo:
-                memo[side] = self._side_record(step, side)
-            rec = memo[side]
+            rec = self._side(step, side, memo)
             if rec is None or trial_key not in rec.members or trial_key in rec.exclude:
                 continue
             if rec.score is None:
@@ -701,16 +706,11 @@ class LearnedOperator:
         in the target's diseases (the plan changes the disease first); a disease step the anchor's
         drugs in the two sides' diseases (known indication only)."""
         c_ind, c_app = self._ind_coefs
-        ents = {}
-        for side in (_SIDE_TARGET, _SIDE_ANCHOR):
-            if side not in memo:
-                memo[side] = self._side_record(step, side)
-            rec = memo[side]
-            if rec is None:
-                return 0.0
-            ents[side] = self.records.resolve(rec.desc)
+        t_rec, a_rec = self._side(step, _SIDE_TARGET, memo), self._side(step, _SIDE_ANCHOR, memo)
+        if t_rec is None or a_rec is None:
+            return 0.0
         ev = self.records
-        t, a = ents[_SIDE_TARGET], ents[_SIDE_ANCHOR]
+        t, a = ev.resolve(t_rec.desc), ev.resolve(a_rec.desc)
         if step.factor is Factor.DRUG:
             (before_drugs, before_dis), (after_drugs, after_dis) = (a.drug_ids, t.disease_ids), (t.drug_ids, t.disease_ids)
         else:
@@ -792,7 +792,7 @@ class LearnedOperator:
         return render_step_answer(self.answer(step))
 
 
-_INDICATIONS = frozenset(r.value for r in (R.TREATS, R.PALLIATES, R.APPROVED_FOR))
+_INDICATIONS = frozenset(r.value for r in APPROVAL_RELATIONS)  # the relations the indication features read
 
 
 def _indication_coefs(model: LearnedModel) -> tuple[float, float]:
