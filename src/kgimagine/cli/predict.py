@@ -12,18 +12,20 @@ from kgimagine.errors import ConfigError
 
 
 def _read_specs(path: Path) -> Iterator[Any]:
-    """TOP-format CSV rows as TrialSpecs (label/status/why_stop columns, if any, are not read).
+    """CSV rows as TrialSpecs (label/status/why_stop columns, if any, are not read).
 
-    A row without an NCT id (a planned trial) is predicted under ``TrialSpec.key()``, a hash of
-    its content; a binary or non-UTF-8 file is one ``FileEncodingError``."""
+    Columns ``phase, diseases, drugs, criteria`` (+ optional ``nctid``, ``icdcodes``): TOP's
+    format, or names as plain text separated by ``;`` (``read_top_csv(lenient=True)``). A row
+    without an NCT id (a planned trial) is predicted under ``TrialSpec.key()``, a hash of its
+    content; a binary or non-UTF-8 file is one ``FileEncodingError``."""
     from kgimagine.loaders.base import RejectSink
     from kgimagine.loaders.top import read_top_csv
     from kgimagine.reasoning.spec import TrialSpec
 
     if not path.is_file():
-        raise ConfigError(f"--file {path} does not exist; pass a TOP-format CSV (nctid, phase, diseases, icdcodes, drugs, criteria)")
+        raise ConfigError(f"--file {path} does not exist; pass a CSV with columns phase, diseases, drugs, criteria (+ optional nctid, icdcodes): TOP's format")
     rejects = RejectSink()
-    for row in read_top_csv(path, rejects, require_nctid=False):
+    for row in read_top_csv(path, rejects, require_nctid=False, lenient=True):
         yield TrialSpec.from_top_row(row)
     for r in rejects.rejects:
         typer.echo(f"kgimagine: skipped {path}:{r.line}: {r.reason}", err=True)
@@ -160,7 +162,7 @@ def _print_rich(console: Any, pred: Any, *, explain: str = "short") -> None:
 
 def predict_cmd(
     nct: list[str] = typer.Option(None, "--nct", help="NCT id of a trial in the graph (repeatable)."),
-    file: Path = typer.Option(None, "--file", help="TOP-format CSV of trials (label columns are ignored)."),
+    file: Path = typer.Option(None, "--file", help="CSV of trials: phase, diseases, drugs, criteria (+ nctid, icdcodes); TOP's format, or names separated by ';'. Label columns are ignored."),
     questions: Path = typer.Option(None, "--questions", help="JSONL of arm-level questions."),
     store: str = typer.Option(None, "--store", help="Embedded graph directory or Neo4j URI."),
     operator: str = typer.Option(

@@ -54,6 +54,9 @@ TOP_SPEC = SourceSpec(
 )
 
 REQUIRED_COLUMNS = ("nctid", "phase", "diseases", "icdcodes", "drugs", "criteria")
+# a user's own trials (``lenient``): no NCT id or ICD-10 codes needed
+USER_REQUIRED_COLUMNS = ("phase", "diseases", "drugs", "criteria")
+_PLAIN_SEP = re.compile(r"\s*[;|]\s*")
 _NCT = re.compile(r"^NCT\d{8}$")
 
 
@@ -76,10 +79,14 @@ class TopRowError(ValueError):
     """A row cannot be parsed (kept inside this module: the reader turns it into a reject)."""
 
 
-def _parse_list(value: str, column: str) -> tuple[str, ...]:
+def _parse_list(value: str, column: str, *, plain: bool = False) -> tuple[str, ...]:
+    """A Python list literal of strings; ``plain``: also a bare name or names separated by ``;``
+    or ``|`` (a value that opens with ``[`` or ``(`` must still be a valid literal)."""
     value = (value or "").strip()
     if not value:
         return ()
+    if plain and value[0] not in "[(":
+        return tuple(x for x in _PLAIN_SEP.split(value) if x)
     try:
         parsed = ast.literal_eval(value)
     except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
@@ -89,11 +96,12 @@ def _parse_list(value: str, column: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in parsed if x.strip())
 
 
-def _parse_icd(value: str) -> tuple[str, ...]:
-    outer = _parse_list(value, "icdcodes")
+def _parse_icd(value: str, *, plain: bool = False) -> tuple[str, ...]:
+    """TOP's list of list literals; ``plain``: also a flat list or ``;``-separated codes."""
+    outer = _parse_list(value, "icdcodes", plain=plain)
     codes: list[str] = []
     for item in outer:
-        inner = _parse_list(item, "icdcodes (inner list)")
+        inner = _parse_list(item, "icdcodes (inner list)", plain=plain)
         codes.extend(inner)
     seen: dict[str, None] = {}
     for c in codes:
@@ -102,11 +110,14 @@ def _parse_icd(value: str) -> tuple[str, ...]:
 
 
 def parse_top_record(
-    row: Mapping[str, str | None], line: int, has_label: bool, *, require_nctid: bool = True
+    row: Mapping[str, str | None], line: int, has_label: bool, *, require_nctid: bool = True,
+    lenient: bool = False,
 ) -> TopRow:
     """Pure: one csv record (a dict) -> ``TopRow``; ``TopRowError`` names the bad column.
 
     ``require_nctid=False`` accepts an empty ``nctid`` (a planned trial has none): ``nctid == ""``.
+    ``lenient`` (a user's trials): ``diseases``/``drugs``/``icdcodes`` may also be plain text,
+    one name or several separated by ``;`` or ``|``, and ``icdcodes`` a flat list.
     """
     nctid = (row.get("nctid") or "").strip()
     if not nctid and require_nctid:
@@ -124,9 +135,9 @@ def parse_top_record(
         nctid=nctid,
         label=label,
         phase=(row.get("phase") or "").strip(),
-        diseases=_parse_list(row.get("diseases") or "", "diseases"),
-        icdcodes=_parse_icd(row.get("icdcodes") or ""),
-        drugs=_parse_list(row.get("drugs") or "", "drugs"),
+        diseases=_parse_list(row.get("diseases") or "", "diseases", plain=lenient),
+        icdcodes=_parse_icd(row.get("icdcodes") or "", plain=lenient),
+        drugs=_parse_list(row.get("drugs") or "", "drugs", plain=lenient),
         smiless=_parse_list(row.get("smiless") or "", "smiless"),
         criteria=(row.get("criteria") or "").strip(),
         line=line,
@@ -139,17 +150,21 @@ def read_top_csv(
     *,
     source: str = SOURCE,
     require_nctid: bool = True,
+    lenient: bool = False,
 ) -> Iterator[TopRow]:
     """Yield the parsable rows of a TOP CSV; malformed rows go to ``rejects`` (file, line, reason).
 
     The file may lack ``label``/``status``/``why_stop`` (a user's own trials): ``label`` is None.
     ``require_nctid=False``: a row with an empty ``nctid`` is kept (``nctid == ""``).
+    ``lenient`` (trials a user describes): the ``icdcodes`` column (and, with
+    ``require_nctid=False``, ``nctid``) may be absent, and list cells may be plain text (see
+    ``parse_top_record``).
     A missing required column or unreadable file raises ``LoaderError``; a binary or non-UTF-8
     file raises ``FileEncodingError``.
     """
     path = Path(path)
     try:
-        yield from _read_top_csv(path, rejects, source, require_nctid)
+        yield from _read_top_csv(path, rejects, source, require_nctid, lenient)
     except UnicodeDecodeError as exc:
         raise FileEncodingError(
             f"TOP file {path} is not UTF-8 text (byte {exc.object[exc.start:exc.start + 1]!r} cannot be decoded); "
@@ -157,8 +172,13 @@ def read_top_csv(
         ) from None
 
 
-def _read_top_csv(path: Path, rejects: RejectSink | None, source: str, require_nctid: bool) -> Iterator[TopRow]:
+def _read_top_csv(
+    path: Path, rejects: RejectSink | None, source: str, require_nctid: bool, lenient: bool
+) -> Iterator[TopRow]:
     sink = rejects if rejects is not None else RejectSink()
+    required = REQUIRED_COLUMNS
+    if lenient:
+        required = (("nctid",) if require_nctid else ()) + USER_REQUIRED_COLUMNS
     try:
         with open(path, "rb") as raw:
             head = raw.read(8192)
@@ -173,16 +193,13 @@ def _read_top_csv(path: Path, rejects: RejectSink | None, source: str, require_n
         try:
             header = next(reader)
         except StopIteration:
-            raise LoaderError(f"TOP file {path} is empty; expected a header with {', '.join(REQUIRED_COLUMNS)}") from None
+            raise LoaderError(f"TOP file {path} is empty; expected a header with {_expected(required, lenient)}") from None
         except csv.Error as exc:
             raise LoaderError(f"TOP file {path}: unreadable header ({exc})") from exc
         header = [h.strip().lstrip("\ufeff") for h in header]
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        missing = [c for c in required if c not in header]
         if missing:
-            raise LoaderError(
-                f"TOP file {path} lacks column(s) {', '.join(missing)}; "
-                f"expected {', '.join(REQUIRED_COLUMNS)} (+ optional label)"
-            )
+            raise LoaderError(f"TOP file {path} lacks column(s) {', '.join(missing)}; expected {_expected(required, lenient)}")
         has_label = "label" in header
         width = len(header)
         def bad_quoting(line: int, reason: str) -> None:
@@ -201,9 +218,14 @@ def _read_top_csv(path: Path, rejects: RejectSink | None, source: str, require_n
             record.pop("status", None)
             record.pop("why_stop", None)
             try:
-                yield parse_top_record(record, start, has_label, require_nctid=require_nctid)
+                yield parse_top_record(record, start, has_label, require_nctid=require_nctid, lenient=lenient)
             except TopRowError as exc:
                 sink.reject(source, str(path), start, str(exc), ",".join(fields)[:500])
+
+
+def _expected(required: tuple[str, ...], lenient: bool) -> str:
+    optional = [c for c in REQUIRED_COLUMNS if c not in required] + ["label"]
+    return f"{', '.join(required)} (+ optional {', '.join(optional)})"
 
 
 def _short_phase(phase: str) -> str:

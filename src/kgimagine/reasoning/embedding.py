@@ -55,9 +55,18 @@ class MiniLMEmbedder:
     def _load(self) -> Any:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
 
             path = self._dir or minilm_model_dir()
-            self._model = SentenceTransformer(str(path), device=self._device, local_files_only=True)
+            # transformers draws a "Loading weights" bar on stderr for a 100-tensor local model:
+            # noise in every predict; the caller's setting is restored afterwards
+            bars = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()
+            try:
+                self._model = SentenceTransformer(str(path), device=self._device, local_files_only=True)
+            finally:
+                if bars:
+                    hf_logging.enable_progress_bar()
         return self._model
 
     def encode(self, texts: Sequence[str]) -> Any:

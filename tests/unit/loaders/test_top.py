@@ -239,6 +239,41 @@ def test_row_without_nctid_kept_only_when_not_required(tmp_path: Path) -> None:
     assert [(r.nctid, r.diseases) for r in rows] == [("", ("lung cancer",))]
 
 
+def test_lenient_reader_takes_plain_names_flat_codes_and_no_icd_column(tmp_path: Path) -> None:
+    f = tmp_path / "mine.csv"
+    f.write_text(
+        "nctid,phase,diseases,drugs,criteria\n"
+        ",phase 2,lung cancer; melanoma ,imatinib | placebo,x\n"
+        ",phase 1,['lung cancer'],\"['imatinib', 'placebo']\",y\n"
+        ",phase 1,\"['lung cancer', 'melan\",['imatinib'],broken literal\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(LoaderError, match="lacks column.s. icdcodes"):
+        list(read_top_csv(f, require_nctid=False))  # TOP's own format stays strict
+    sink = RejectSink()
+    rows = list(read_top_csv(f, sink, require_nctid=False, lenient=True))
+    assert [(r.diseases, r.drugs, r.icdcodes) for r in rows] == [
+        (("lung cancer", "melanoma"), ("imatinib", "placebo"), ()),
+        (("lung cancer",), ("imatinib", "placebo"), ()),
+    ]
+    # a cell that opens a list literal must still be one: no guessing at a broken literal
+    assert [(r.line, r.reason.split(":")[0]) for r in sink.rejects] == [(4, "column diseases")]
+    codes = tmp_path / "codes.csv"
+    codes.write_text(
+        "phase,diseases,icdcodes,drugs,criteria\n"
+        "phase 2,x,\"['C22.0', 'C22.1']\",y,z\n"
+        "phase 2,x,C22.0; C22.1,y,z\n"
+        "phase 2,x,\"[\"\"['C22.0']\"\", \"\"['C22.1']\"\"]\",y,z\n",
+        encoding="utf-8",
+    )
+    assert {r.icdcodes for r in read_top_csv(codes, require_nctid=False, lenient=True)} == {("C22.0", "C22.1")}
+    no_id = tmp_path / "no_id_column.csv"
+    no_id.write_text("phase,diseases,drugs,criteria\nphase 2,x,y,z\n", encoding="utf-8")
+    with pytest.raises(LoaderError, match="lacks column.s. nctid"):
+        list(read_top_csv(no_id, lenient=True))  # an NCT id still required when asked for
+    assert [r.nctid for r in read_top_csv(no_id, require_nctid=False, lenient=True)] == [""]
+
+
 def test_cli_add_trials_adds_unlabelled_linked_trials_and_rejects_with_lines(tmp_path: Path, monkeypatch, capsys) -> None:
     from kgimagine.cli.app import main
     from kgimagine.kg.networkx_store import NetworkXGraphStore

@@ -155,6 +155,33 @@ def test_predict_row_without_nct_id_gets_a_generated_id(rstore, tmp_path, monkey
     assert 0 < lines[0]["probability"] < 1
 
 
+def test_predict_user_csv_needs_no_nct_id_or_icd_codes_and_takes_plain_names(rstore, tmp_path, monkeypatch, capsys):
+    """A trial described from scratch: no nctid or icdcodes column, names as plain text; the
+    plain-text row predicts exactly as the same trial written in TOP's list format."""
+    plain = tmp_path / "mine.csv"
+    plain.write_text(
+        "phase,diseases,drugs,criteria\n"
+        "phase 2,hepatocellular carcinoma,Sutent; placebo,planned trial\n", encoding="utf-8")
+    top = tmp_path / "top.csv"
+    top.write_text(
+        "phase,diseases,drugs,criteria\n"
+        "phase 2,['hepatocellular carcinoma'],\"['Sutent', 'placebo']\",planned trial\n", encoding="utf-8")
+    got = []
+    for f in (plain, top):
+        code, out = _main(["--file", str(f), "--store", str(rstore.path), "--no-embed", "--json", "--k", "2"],
+                          tmp_path, monkeypatch, capsys)
+        assert code == 0, out.err
+        (line,) = [json.loads(l) for l in out.out.strip().splitlines()]
+        got.append(line)
+    assert got[0]["probability"] == got[1]["probability"] and 0 < got[0]["probability"] < 1
+    assert not any("unresolved drugs" in f for f in got[0]["flags"])  # Sutent resolved from plain text
+    missing = tmp_path / "missing.csv"
+    missing.write_text("phase,diseases,criteria\nphase 2,x,y\n", encoding="utf-8")
+    code, out = _main(["--file", str(missing), "--store", str(rstore.path), "--no-embed"], tmp_path, monkeypatch, capsys)
+    assert code == 1 and out.err.count("\n") == 1
+    assert "lacks column(s) drugs" in out.err and "optional nctid, icdcodes, label" in out.err
+
+
 def test_learned_skeleton_is_for_step_answering_models_only(rstore, tmp_path, monkeypatch, capsys):
     code, out = _main(["--nct", "NCT00000008", "--store", str(rstore.path), "--no-embed", "--learned-skeleton"],
                       tmp_path, monkeypatch, capsys)
