@@ -40,6 +40,8 @@ from kgimagine.kg.schema import APPROVAL_RELATIONS
 from kgimagine.kg.store import GraphStore
 from kgimagine.types import Direction, NodeLabel, RelationType
 
+_APPROVAL = tuple(sorted(APPROVAL_RELATIONS, key=lambda r: r.value))  # one hop key, built once
+
 TRIAL_PREFIX = "clinicaltrials:"
 DEFAULT_ALLOWED_SPLITS: tuple[str, ...] = ("phase_I_train",)
 #: TOP columns that carry the outcome: never features, never predictor input.
@@ -295,7 +297,7 @@ class GraphFeatureBuilder:
             known = 0
             any_indication = 0
             for d in drugs:
-                indicated = self._out(d, sorted(APPROVAL_RELATIONS, key=lambda r: r.value))
+                indicated = self._out(d, _APPROVAL)
                 known += len(indicated & diseases)
                 any_indication += bool(indicated)
             row += [float(known), float(any_indication)]
