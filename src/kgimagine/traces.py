@@ -303,6 +303,22 @@ def role_of(sign: float) -> Role:
     return "up" if sign > 1e-9 else "down" if sign < -1e-9 else "context"
 
 
+def distinct_statements(fact_ids: Iterable[str], facts: Iterable[FactRef]) -> list[str]:
+    """``fact_ids`` in order, without those that read exactly like one kept before them: one
+    source row can be two edges (repoDB's "Sunitinib APPROVED_FOR renal cell carcinoma" ends at
+    the Mondo and at the DOID node of that disease), and a claim citing both says the same
+    thing twice. The same statement from two sources (different provenance) is kept."""
+    text = {f.fact_id: f.text for f in facts}
+    seen: set[str] = set()
+    out: list[str] = []
+    for fid in fact_ids:
+        t = text.get(fid, fid)
+        if t not in seen:
+            seen.add(t)
+            out.append(fid)
+    return out
+
+
 def strip_provenance(text: str) -> str:
     """A fact line without its trailing ``(source version, licence)`` group (nested parentheses
     allowed): what the fact states, without where it comes from."""

@@ -379,3 +379,41 @@ def test_known_indication_moves_the_step_whose_change_makes_it(lstore, fitted):
     dsigns = op.fact_signs(drug)
     kept = [f for f in drug.facts if f.relation == "TREATS" and f.subject == G.IMATINIB]
     assert kept and all(dsigns[f.fact_id] == 0.0 for f in kept)  # imatinib is on both sides
+
+
+def test_a_statement_is_cited_once_when_two_edges_read_alike(lstore, fitted):
+    """One source row can be two edges that read the same (repoDB's approval ends at the Mondo
+    and at the DOID node of one disease): a step cites it once, and moves as it did before."""
+    from kgimagine.kg import queries
+    from kgimagine.reasoning.nodes import fact_ref
+    from kgimagine.traces import FactRef, StepInput, distinct_statements
+    from kgimagine.types import Factor
+
+    model, pool = fitted
+    op = LearnedOperator(lstore, model)
+    akey = next(k for k, (d, _) in sorted(pool.items())
+                if d.drugs == ("imatinib",) and d.diseases == ("gastrointestinal stromal tumor",))
+    target = TrialDescription(key="new-hcc2", drugs=("imatinib",), diseases=("hepatocellular carcinoma",),
+                              phase="phase 2", criteria="Inclusion: adults.")
+    op.prepare_target("new-hcc2", target)
+    facts = [FactRef.model_validate(fact_ref(f).model_dump()) for f in queries.facts_for_change(
+        lstore, Factor.DISEASE, [G.GIST], [G.HCC], budget=40, context_ids=[G.IMATINIB])]
+    treats = next(f for f in facts if f.relation == "TREATS" and f.subject == G.IMATINIB and f.object == G.GIST)
+    twin = treats.model_copy(update={"fact_id": "fact:twin-of-the-treats-edge"})
+
+    def answer(fs):
+        return op.answer(StepInput(factor=Factor.DISEASE, anchor_value=f"gastrointestinal stromal tumor [{G.GIST}]",
+                                   target_value=f"hepatocellular carcinoma [{G.HCC}]", p_before=0.5, facts=fs,
+                                   anchor_id=f"clinicaltrials:{akey}", target_key="new-hcc2"))
+
+    once, twice = answer(facts), answer([*facts, twin])
+    assert once.direction == "down" and treats.fact_id in [i for c in once.claims for i in c.facts]
+    cited = [i for c in twice.claims for i in c.facts]
+    assert (twice.direction, twice.probability) == (once.direction, once.probability)
+    assert len({treats.fact_id, twin.fact_id} & set(cited)) == 1
+    texts = {f.fact_id: f.text for f in [*facts, twin]}
+    assert len({texts[i] for i in cited}) == len(cited)
+    # the same statement from another source is corroboration, not a repeat
+    other = treats.model_copy(update={"fact_id": "fact:other-source", "text": treats.text.replace("(", "(drugcentral ", 1)})
+    assert distinct_statements([treats.fact_id, twin.fact_id, other.fact_id], [treats, twin, other]) == [
+        treats.fact_id, other.fact_id]

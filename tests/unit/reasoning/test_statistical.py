@@ -146,6 +146,30 @@ def test_answers_agree_with_the_operators_own_signs(rstore, factor, a, t, ctx):
     assert v.supported, v.reason
 
 
+def test_two_edges_that_read_alike_are_cited_once():
+    """A claim list never repeats a statement: one source row that is two edges reading alike
+    (as repoDB's approval at a disease's Mondo and DOID nodes) is cited once."""
+    from kgimagine.kg.model import Edge, Node
+    from kgimagine.kg.networkx_store import NetworkXGraphStore
+    from kgimagine.types import NodeLabel, RelationType
+
+    st = NetworkXGraphStore(None)
+    G.load(st)
+    mondo_hcc = "mondo:0007256"
+    st.upsert_nodes([Node(mondo_hcc, NodeLabel.DISEASE, "hepatocellular carcinoma", {})])
+    st.upsert_edges([Edge(mondo_hcc, RelationType.SAME_AS, G.HCC, G.prov("mondo", "m1")),
+                     Edge(G.SORAFENIB, RelationType.TREATS, mondo_hcc, G.prov("pharmacotherapydb", "i3"))])
+    op = StatisticalOperator(st)
+    step = _step(st, Factor.DRUG, f"Sunitinib [{G.SUNITINIB}]", f"Sorafenib [{G.SORAFENIB}]",
+                 [G.SUNITINIB], [G.SORAFENIB], [G.HCC, mondo_hcc])
+    texts = {f.fact_id: f.text for f in step.facts}
+    twins = [i for i, t in texts.items() if t.startswith("Sorafenib TREATS hepatocellular carcinoma")]
+    signs = op.fact_signs(step)
+    assert len(twins) == 2 and all(signs.get(i, 0.0) > 0 for i in twins)  # both shown, both state the move
+    cited = [i for c in op.answer(step).claims for i in c.facts]
+    assert len(set(twins) & set(cited)) == 1 and len({texts[i] for i in cited}) == len(cited)
+
+
 # -- issue 14 item 10: no double-counted anchor label; a fitted per-chain intercept ---------------
 
 

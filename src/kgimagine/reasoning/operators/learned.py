@@ -48,6 +48,7 @@ from kgimagine.traces import (
     Claim,
     StepAnswer,
     StepInput,
+    distinct_statements,
     render_step_answer,
     role_of,
     rule_fact_signs,
@@ -778,13 +779,14 @@ class LearnedOperator:
             p_after = step.p_before
         signs = self.fact_signs(step)
         want = 1.0 if direction == "up" else -1.0 if direction == "down" else 0.0
-        agree = sorted((fid for fid, v in signs.items() if want and v * want > 1e-9), key=lambda fid: -abs(signs[fid]))
+        agree = distinct_statements(sorted((fid for fid, v in signs.items() if want and v * want > 1e-9),
+                                           key=lambda fid: -abs(signs[fid])), step.facts)
         if agree:
             claims = [Claim(facts=[fid], role=role_of(signs[fid])) for fid in agree[:MAX_CLAIM_FACTS]]
         else:
             touching = set(find_ids(step.anchor_value)) | set(find_ids(step.target_value))
-            context = [f.fact_id for f in step.facts if {f.subject, f.object} & touching
-                       and (direction == "none" or signs.get(f.fact_id, 0.0) == 0.0)]
+            context = distinct_statements([f.fact_id for f in step.facts if {f.subject, f.object} & touching
+                                           and (direction == "none" or signs.get(f.fact_id, 0.0) == 0.0)], step.facts)
             claims = [Claim(facts=[fid], role="context") for fid in context[:2]]
         return StepAnswer(direction=direction, probability=p_after, claims=claims, rationale="")
 

@@ -36,7 +36,15 @@ from kgimagine.errors import ReasoningError
 from kgimagine.kg import queries
 from kgimagine.kg.store import GraphStore
 from kgimagine.reasoning.aggregate import logit, sigmoid
-from kgimagine.traces import Claim, StepAnswer, StepInput, render_step_answer, role_of, rule_fact_signs
+from kgimagine.traces import (
+    Claim,
+    StepAnswer,
+    StepInput,
+    distinct_statements,
+    render_step_answer,
+    role_of,
+    rule_fact_signs,
+)
 from kgimagine.types import Factor
 
 #: The factors ``reasoning.plan.build_plan`` creates steps for (never dose, arm or endpoint): the
@@ -190,15 +198,16 @@ class StatisticalOperator:
         direction = "up" if p - step.p_before > NO_MOVE else "down" if p - step.p_before < -NO_MOVE else "none"
         if direction == "none":
             p = step.p_before
-        moving = [f.fact_id for f in sorted(step.facts, key=lambda f: (-abs(signs.get(f.fact_id, 0.0)), f.fact_id))
-                  if abs(signs.get(f.fact_id, 0.0)) > 1e-9][:4] if direction != "none" else []
+        moving = distinct_statements(
+            [f.fact_id for f in sorted(step.facts, key=lambda f: (-abs(signs.get(f.fact_id, 0.0)), f.fact_id))
+             if abs(signs.get(f.fact_id, 0.0)) > 1e-9], step.facts)[:4] if direction != "none" else []
         if moving:
             claims = [Claim(facts=[i], role=role_of(signs[i])) for i in moving]
         else:  # nothing stated moves it: the facts that state the change, as context
             touching = set(queries.find_ids(step.anchor_value)) | set(queries.find_ids(step.target_value))
             context = sorted((f for f in step.facts if {f.subject, f.object} & touching),
                              key=lambda f: abs(signs.get(f.fact_id, 0.0)) > 1e-9)
-            claims = [Claim(facts=[f.fact_id], role="context") for f in context[:2]]
+            claims = [Claim(facts=[i], role="context") for i in distinct_statements([f.fact_id for f in context], step.facts)[:2]]
         return StepAnswer(direction=direction, probability=p, claims=claims, rationale="")
 
     def unstated_move(self, step: StepInput) -> float:
