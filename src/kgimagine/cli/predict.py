@@ -23,7 +23,7 @@ def _read_specs(path: Path) -> Iterator[Any]:
     from kgimagine.reasoning.spec import TrialSpec
 
     if not path.is_file():
-        raise ConfigError(f"--file {path} does not exist; pass a CSV with columns phase, diseases, drugs, criteria (+ optional nctid, icdcodes): TOP's format")
+        raise ConfigError(f"--file {path} does not exist; pass a CSV with columns phase, diseases, drugs, criteria (+ optional nctid, icdcodes); TOP's files work as they are")
     rejects = RejectSink()
     for row in read_top_csv(path, rejects, require_nctid=False, lenient=True):
         yield TrialSpec.from_top_row(row)

@@ -193,13 +193,13 @@ def _read_top_csv(
         try:
             header = next(reader)
         except StopIteration:
-            raise LoaderError(f"TOP file {path} is empty; expected a header with {_expected(required, lenient)}") from None
+            raise LoaderError(f"TOP file {path} is empty; expected a header with {_expected(required)}") from None
         except csv.Error as exc:
             raise LoaderError(f"TOP file {path}: unreadable header ({exc})") from exc
         header = [h.strip().lstrip("\ufeff") for h in header]
         missing = [c for c in required if c not in header]
         if missing:
-            raise LoaderError(f"TOP file {path} lacks column(s) {', '.join(missing)}; expected {_expected(required, lenient)}")
+            raise LoaderError(f"TOP file {path} lacks column(s) {', '.join(missing)}; expected {_expected(required)}")
         has_label = "label" in header
         width = len(header)
         def bad_quoting(line: int, reason: str) -> None:
@@ -223,7 +223,7 @@ def _read_top_csv(
                 sink.reject(source, str(path), start, str(exc), ",".join(fields)[:500])
 
 
-def _expected(required: tuple[str, ...], lenient: bool) -> str:
+def _expected(required: tuple[str, ...]) -> str:
     optional = [c for c in REQUIRED_COLUMNS if c not in required] + ["label"]
     return f"{', '.join(required)} (+ optional {', '.join(optional)})"
 
