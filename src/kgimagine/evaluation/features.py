@@ -36,11 +36,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from kgimagine.errors import EvaluationError
-from kgimagine.kg.schema import APPROVAL_RELATIONS
+from kgimagine.kg.schema import APPROVAL_HOP
 from kgimagine.kg.store import GraphStore
 from kgimagine.types import Direction, NodeLabel, RelationType
-
-_APPROVAL = tuple(sorted(APPROVAL_RELATIONS, key=lambda r: r.value))  # one hop key, built once
 
 TRIAL_PREFIX = "clinicaltrials:"
 DEFAULT_ALLOWED_SPLITS: tuple[str, ...] = ("phase_I_train",)
@@ -297,7 +295,7 @@ class GraphFeatureBuilder:
             known = 0
             any_indication = 0
             for d in drugs:
-                indicated = self._out(d, _APPROVAL)
+                indicated = self._out(d, APPROVAL_HOP)
                 known += len(indicated & diseases)
                 any_indication += bool(indicated)
             row += [float(known), float(any_indication)]

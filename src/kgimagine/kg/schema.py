@@ -63,6 +63,8 @@ RELATIONS: dict[RelationType, RelationSpec] = {
 APPROVAL_RELATIONS: frozenset[RelationType] = frozenset(
     {RelationType.TREATS, RelationType.PALLIATES, RelationType.APPROVED_FOR}
 )
+#: The same relations in a fixed order: the one hop key the indication features read them by.
+APPROVAL_HOP: tuple[RelationType, ...] = tuple(sorted(APPROVAL_RELATIONS, key=lambda r: r.value))
 
 #: Property names reserved by the stores.
 RESERVED_NODE_PROPERTIES = frozenset({"id", "label", "name"})

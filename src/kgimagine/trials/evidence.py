@@ -28,13 +28,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from kgimagine.kg.schema import APPROVAL_RELATIONS
+from kgimagine.kg.schema import APPROVAL_HOP
 from kgimagine.kg.store import GraphStore
 from kgimagine.types import Direction, Factor, NodeLabel, RelationType
 
 R = RelationType
 _LIMIT = 100_000
-_APPROVAL = tuple(sorted(APPROVAL_RELATIONS, key=lambda r: r.value))  # one hop key for the indication reads
 
 #: Feature names per factor, in a fixed order (the learned operator's columns).
 FACTOR_FEATURES: dict[Factor, tuple[str, ...]] = {
@@ -167,7 +166,7 @@ class EvidenceBuilder:
     def indications(self, drug_id: str) -> frozenset[str]:
         """Diseases ``drug_id`` is known to treat (``APPROVAL_RELATIONS``: the known-indication and
         approved-drug features)."""
-        return self._hop(drug_id, _APPROVAL)
+        return self._hop(drug_id, APPROVAL_HOP)
 
     def indicated(self, drug_ids: Iterable[str], disease_ids: Iterable[str]) -> float:
         """The known-indication feature of these drugs in these diseases (1.0: one of the drugs

@@ -559,8 +559,7 @@ class LearnedOperator:
     def _holds(self, desc: TrialDescription, trial_key: str) -> bool:
         """Whether ``desc``'s step records (its drugs' or diseases' labelled trials) hold ``trial_key``."""
         ent = self.records.resolve(desc)
-        return (trial_key in self.records.pool_trials(drugs=ent.drug_ids)
-                or trial_key in self.records.pool_trials(diseases=ent.disease_ids))
+        return trial_key in self.records.pool_trials(drugs=ent.drug_ids, diseases=ent.disease_ids)
 
     def _target_record(self, anchor_key: str, target_key: str) -> dict[str, float] | None:
         """The target's step parts as a step from ``anchor_key`` reads them: its record without the
