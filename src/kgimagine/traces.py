@@ -395,9 +395,22 @@ SYSTEM_PROMPT = (
 # -- and training (training/pairs.py), so an adapter is trained on the values it is served -------
 
 
-def render_entities(names: Iterable[str], ids: Iterable[str]) -> str:
-    """``"Imatinib [drugbank:DB00619], Sunitinib [drugbank:DB01268]"``; ``"(none)"`` when empty."""
-    return ", ".join(f"{n} [{i}]" for n, i in zip(names, ids)) or "(none)"
+def render_entities(names: Iterable[str], ids: Iterable[str], unresolved: Iterable[str] = ()) -> str:
+    """``"Imatinib [drugbank:DB00619], Sunitinib [drugbank:DB01268]"``; ``"(none)"`` when empty.
+
+    ``unresolved``: names the trial lists that match no node, each shown after the linked ones as
+    ``"keytruda (not in graph)"`` (once, whatever its case), so a step never reads as if the trial
+    had no other drug or disease."""
+    first: dict[str, str] = {}
+    for u in unresolved:
+        if u and u.strip():
+            first.setdefault(u.strip().lower(), u.strip())
+    parts = [f"{n} [{i}]" for n, i in zip(names, ids)] + [f"{u} {NOT_IN_GRAPH}" for u in first.values()]
+    return ", ".join(parts) or "(none)"
+
+
+#: the mark of a listed name that matches no graph node, in step values
+NOT_IN_GRAPH = "(not in graph)"
 
 
 def normalize_criteria(text: str) -> str:

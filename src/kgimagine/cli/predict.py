@@ -149,13 +149,14 @@ def _print_rich(console: Any, pred: Any, *, explain: str = "short") -> None:
                     t.add_row(esc(f"    [{cid}]"), "(cited, not shown)", f"[red]{verdict}[/red]")
             console.print(t)
     srcs = sources(pred, every_fact=explain == "full")
-    line = "sources:"
-    for i, src in enumerate(srcs):  # wrapped between sources, never inside one
+    line, on_line = "sources:", 0
+    for i, src in enumerate(srcs):  # wrapped between sources, never inside one, never before the first
         piece = f" {src}" + (" ·" if i < len(srcs) - 1 else "")
-        if len(line) + len(piece) > console.width and line.strip():
+        if len(line) + len(piece) > console.width and on_line:
             console.print(line, style="dim", markup=False, highlight=False, no_wrap=True, overflow="ellipsis")
-            line = " " * 8
+            line, on_line = " " * 8, 0
         line += piece
+        on_line += 1
     if srcs:
         console.print(line, style="dim", markup=False, highlight=False, no_wrap=True, overflow="ellipsis")
 

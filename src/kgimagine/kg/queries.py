@@ -15,7 +15,7 @@ import math
 import re
 from collections import ChainMap
 from dataclasses import dataclass, field
-from typing import AbstractSet, Collection, Iterable, Mapping, Sequence
+from typing import AbstractSet, Any, Collection, Iterable, Mapping, Sequence
 
 from kgimagine.errors import QueryError
 from kgimagine.kg.model import Edge, Node
@@ -624,6 +624,15 @@ class LabelledTrial:
     criteria: str
     drugs: frozenset[str]
     diseases: frozenset[str]
+    #: listed names no node matched at build time (the trial node's ``unresolved_*`` properties)
+    unresolved_drugs: tuple[str, ...] = ()
+    unresolved_diseases: tuple[str, ...] = ()
+
+
+def _name_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,) if value.strip() else ()
+    return tuple(str(v) for v in value or () if isinstance(v, str) and v.strip())
 
 
 def read_labelled_trials(store: GraphStore, *, allowed_splits: Collection[str] | None = None) -> list[LabelledTrial]:
@@ -642,6 +651,8 @@ def read_labelled_trials(store: GraphStore, *, allowed_splits: Collection[str] |
             phase=(str(n.properties["phase"]).strip() or None) if n.properties.get("phase") else None,
             criteria=str(n.properties.get("criteria") or ""),
             drugs=frozenset(drugs[n.id]), diseases=frozenset(diseases[n.id]),
+            unresolved_drugs=_name_list(n.properties.get("unresolved_drugs")),
+            unresolved_diseases=_name_list(n.properties.get("unresolved_diseases")),
         )
         for n in nodes
     ]

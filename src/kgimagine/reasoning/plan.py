@@ -52,16 +52,16 @@ def build_plan(
         steps[Factor.DISEASE] = PlanStep(
             factor=Factor.DISEASE,
             anchor_ids=anchor.disease_ids, target_ids=target.disease_ids, context_ids=anchor.drug_ids,
-            anchor_value=render_entities(anchor.disease_names, anchor.disease_ids),
-            target_value=render_entities(target.disease_names, target.disease_ids),
+            anchor_value=render_entities(anchor.disease_names, anchor.disease_ids, anchor.unresolved_diseases),
+            target_value=render_entities(target.disease_names, target.disease_ids, target.unresolved_diseases),
         )
     if known(target.drug_ids, anchor.drug_ids) and set(anchor.drug_ids) != set(target.drug_ids):
         steps[Factor.DRUG] = PlanStep(
             factor=Factor.DRUG,
             anchor_ids=anchor.drug_ids, target_ids=target.drug_ids,
             context_ids=target.disease_ids or anchor.disease_ids,
-            anchor_value=render_entities(anchor.drug_names, anchor.drug_ids),
-            target_value=render_entities(target.drug_names, target.drug_ids),
+            anchor_value=render_entities(anchor.drug_names, anchor.drug_ids, anchor.unresolved_drugs),
+            target_value=render_entities(target.drug_names, target.drug_ids, target.unresolved_drugs),
         )
     context = (target.drug_ids or anchor.drug_ids) + (target.disease_ids or anchor.disease_ids)
     if known(target_criteria.strip(), anchor.criteria.strip()) and normalize_criteria(target_criteria) != normalize_criteria(anchor.criteria):

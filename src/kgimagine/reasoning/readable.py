@@ -61,10 +61,8 @@ def sources(pred: Any, *, every_fact: bool = False) -> list[str]:
 def step_parts(step: Any, width: int) -> tuple[str, str, str, str, str]:
     """(mark, factor, change, move, detail) of one step line; ``detail`` is the facts that moved
     it or, for an excluded step, "<verdict>: <reason>"."""
-    change = f"{values(step.anchor_value)} → {values(step.target_value)}"
     room = max(16, min(40, width // 4))
-    if len(change) > room:
-        change = change[: room - 1] + "…"
+    change = _change(values(step.anchor_value), values(step.target_value), room)
     if step.supported:
         from kgimagine.kg.queries import find_ids
 
@@ -77,6 +75,21 @@ def step_parts(step: Any, width: int) -> tuple[str, str, str, str, str]:
         detail = f"{step.verdict}: {reason}"
     return (MARK.get(step.verdict, "?"), f"{step.factor.value:<10}", f"{change:<{room}}",
             f"{step.p_after - step.p_before:+.2f}", detail)
+
+
+def _change(before: str, after: str, room: int) -> str:
+    """``"before → after"`` in ``room`` characters: a long side is cut (…), the shorter side is
+    kept whole when it fits in half, so the arrow and the target's side always show."""
+    full = f"{before} → {after}"
+    if len(full) <= room:
+        return full
+    space = room - 3  # " → "
+    half = space // 2
+    if len(before) <= half:
+        return f"{before} → {_cut(after, space - len(before))}"
+    if len(after) <= half:
+        return f"{_cut(before, space - len(after))} → {after}"
+    return f"{_cut(before, half)} → {_cut(after, space - half)}"
 
 
 def head_lines(pred: Any) -> list[str]:

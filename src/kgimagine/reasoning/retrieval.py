@@ -57,6 +57,8 @@ class Anchor(BaseModel):
     criteria: str = ""
     drug_names: list[str] = Field(default_factory=list)
     disease_names: list[str] = Field(default_factory=list)
+    unresolved_drugs: list[str] = Field(default_factory=list)  # listed names no node matched
+    unresolved_diseases: list[str] = Field(default_factory=list)
     p_start: float = 0.5
     score_parts: dict[str, float] = Field(default_factory=dict)
 
@@ -139,6 +141,8 @@ class _TrialInfo:
     title: str
     drugs: frozenset[str]
     diseases: frozenset[str]
+    unresolved_drugs: tuple[str, ...] = ()
+    unresolved_diseases: tuple[str, ...] = ()
 
 
 @dataclass
@@ -170,7 +174,8 @@ class AnchorIndex:
         trials: dict[str, _TrialInfo] = {}
         for t in queries.read_labelled_trials(store):  # the reader training's pairs use too
             title = t.name if t.name and not t.name.startswith("NCT") else ""
-            trials[t.trial_id] = _TrialInfo(t.trial_id, t.label, t.phase, t.criteria, title, t.drugs, t.diseases)
+            trials[t.trial_id] = _TrialInfo(t.trial_id, t.label, t.phase, t.criteria, title, t.drugs, t.diseases,
+                                            t.unresolved_drugs, t.unresolved_diseases)
         rates, overall = queries.success_rates((t.phase, t.label) for t in trials.values())
         emb = None
         if embedder is not None and trials:
@@ -267,6 +272,7 @@ class AnchorIndex:
                     trial_id=tid, label=info.label, similarity=round(score, 6),
                     drug_ids=drug_ids, disease_ids=dis_ids, phase=info.phase, criteria=info.criteria,
                     drug_names=_names(self.store, drug_ids), disease_names=_names(self.store, dis_ids),
+                    unresolved_drugs=list(info.unresolved_drugs), unresolved_diseases=list(info.unresolved_diseases),
                     p_start=queries.start_probability(info.label, base, smoothing),
                     score_parts={key: round(v, 4) for key, v in parts.items()},
                 )

@@ -86,6 +86,8 @@ class TrialProfile:
     drugs: frozenset[str]
     diseases: frozenset[str]
     criteria: str = ""
+    unresolved_drugs: tuple[str, ...] = ()  # listed names no node matched (shown in step values)
+    unresolved_diseases: tuple[str, ...] = ()
 
     def values(self, factor: Factor) -> frozenset[str]:
         if factor is Factor.DISEASE:
@@ -161,7 +163,8 @@ def read_labelled_trials(
             stats.skipped_incomplete += 1
             continue
         out.append(TrialProfile(trial_id=t.trial_id, name=t.name, split=t.split, label=t.label,
-                                phase=t.phase or "", drugs=t.drugs, diseases=t.diseases, criteria=t.criteria))
+                                phase=t.phase or "", drugs=t.drugs, diseases=t.diseases, criteria=t.criteria,
+                                unresolved_drugs=t.unresolved_drugs, unresolved_diseases=t.unresolved_diseases))
     return out
 
 
@@ -348,7 +351,8 @@ def _value_text(side: TrialProfile, factor: Factor, names: dict[str, str]) -> st
     if factor is Factor.POPULATION:
         return render_eligibility(side.trial_id, side.criteria)
     ids = sorted(side.values(factor))
-    return render_entities([names.get(v, v) for v in ids], ids)
+    unresolved = side.unresolved_drugs if factor is Factor.DRUG else side.unresolved_diseases
+    return render_entities([names.get(v, v) for v in ids], ids, unresolved)
 
 
 def trial_summary(trial: TrialProfile, names: dict[str, str], *, with_outcome: bool) -> str:

@@ -81,6 +81,12 @@ def test_default_output_of_one_trial_is_short_and_readable(rstore):
     from kgimagine.reasoning.readable import lines as readable_lines
 
     assert readable_lines(pred)[:footer] == lines[:footer]  # Studio's view is the same text
+    # a terminal narrower than a source: the footer still starts with one, wrapped between sources only
+    buf = io.StringIO()
+    _print_rich(Console(file=buf, width=40, color_system=None), pred)
+    narrow = buf.getvalue().splitlines()
+    first = next(l for l in narrow if l.startswith("sources:"))
+    assert first.strip() != "sources:" and len(first) > len("sources: ")
     # a rationale that names no cited entity: every step is excluded, and its line says why
     pred, text, lines = show(ScriptedOperator([cite_first(0.7, "scripted")], repeat_last=True))
     step_lines = [l for l in lines if l.startswith(("  ✓", "  ✗"))]

@@ -69,6 +69,25 @@ def test_plan_order_and_values():
     assert [s.factor for s in build_plan(_anchor(disease_ids=[], disease_names=[]), target)][0] == Factor.DRUG
 
 
+def test_plan_values_name_what_the_graph_does_not_hold():
+    # a listed drug no node matches is shown as such, never as "no drug" (the learned operator
+    # steps to a side known on one end only, so the value is read)
+    new = ResolvedTarget(disease_ids=[G.HCC], disease_names=["hepatocellular carcinoma"], phase="phase 3",
+                         unresolved_drugs=["Keytruda", "keytruda"])
+    drug = next(s for s in build_plan(_anchor(), new, complete=True) if s.factor is Factor.DRUG)
+    assert drug.anchor_value == "Sorafenib [drugbank:DB00398]" and drug.target_value == "Keytruda (not in graph)"
+    both = ResolvedTarget(drug_ids=[G.SUNITINIB], drug_names=["Sunitinib"], disease_ids=[G.GIST],
+                          disease_names=["gastrointestinal stromal tumor"], unresolved_drugs=["x-123"],
+                          unresolved_diseases=["rare thing"], phase="phase 3")
+    steps = {s.factor: s for s in build_plan(_anchor(), both)}
+    assert steps[Factor.DRUG].target_value == "Sunitinib [drugbank:DB01268], x-123 (not in graph)"
+    assert steps[Factor.DISEASE].target_value == "gastrointestinal stromal tumor [doid:9253], rare thing (not in graph)"
+    assert queries.find_ids(steps[Factor.DRUG].target_value) == [G.SUNITINIB]  # ids read as before
+    from kgimagine.reasoning.readable import values
+
+    assert values(steps[Factor.DRUG].target_value) == "Sunitinib, x-123 (not in graph)"
+
+
 def test_aggregate():
     assert aggregate_chains([0.8], [0.3]) == pytest.approx(0.8)
     p = aggregate_chains([0.9, 0.1], [1.0, 1.0])
@@ -78,3 +97,42 @@ def test_aggregate():
     assert logit(0.0) < -9 and math.isfinite(logit(1.0))
     with pytest.raises(ValueError):
         aggregate_chains([], [])
+
+
+def test_anchor_and_pair_values_show_the_anchors_unresolved_names():
+    # a labelled trial's listed names that matched no node at build time (its ``unresolved_*``
+    # properties) are shown in its step values, the same way in served chains and in mined pairs
+    from dataclasses import replace as dc_replace
+
+    from kgimagine.kg.model import Node
+    from kgimagine.reasoning.retrieval import AnchorIndex
+    from kgimagine.training.pairs import _value_text, read_labelled_trials
+
+    st = G.fixture_store()
+    old = st.get_node(G.trial(4))
+    st.upsert_nodes([Node(old.id, old.label, old.name, {**old.properties, "unresolved_drugs": ["TACE", "tace"],
+                                                         "unresolved_diseases": "liver mets"})])
+    got = {t.trial_id: t for t in queries.read_labelled_trials(st)}[G.trial(4)]
+    assert got.unresolved_drugs == ("TACE", "tace") and got.unresolved_diseases == ("liver mets",)
+    target = ResolvedTarget(drug_ids=[G.SUNITINIB], drug_names=["Sunitinib"], disease_ids=[G.HCC],
+                            disease_names=["hepatocellular carcinoma"], phase="phase 3")
+    anchor = next(a for a in AnchorIndex.build(st).retrieve(target, k=8) if a.trial_id == G.trial(4))
+    drug = next(s for s in build_plan(anchor, target) if s.factor is Factor.DRUG)
+    assert drug.anchor_value == "Sorafenib [drugbank:DB00398], TACE (not in graph)"
+    profile = {p.trial_id: p for p in read_labelled_trials(st)}[G.trial(4)]
+    names = {G.SORAFENIB: "Sorafenib", G.HCC: "hepatocellular carcinoma"}
+    assert _value_text(profile, Factor.DRUG, names) == drug.anchor_value  # trained as served
+    assert _value_text(profile, Factor.DISEASE, names) == "hepatocellular carcinoma [doid:684], liver mets (not in graph)"
+    assert _value_text(dc_replace(profile, unresolved_drugs=()), Factor.DRUG, names) == "Sorafenib [drugbank:DB00398]"
+
+
+def test_a_long_step_value_keeps_the_arrow_and_the_target_side():
+    from kgimagine.reasoning.readable import _change
+
+    assert _change("Erlotinib", "keytruda (not in graph)", 40) == "Erlotinib → keytruda (not in graph)"
+    short = _change("Erlotinib", "keytruda (not in graph)", 25)
+    assert len(short) == 25 and short.startswith("Erlotinib → keytruda") and short.endswith("…")
+    long_before = _change("Vinorelbine, Carboplatin, Cisplatin", "Pemetrexed", 25)
+    assert len(long_before) <= 25 and long_before.endswith(" → Pemetrexed") and "…" in long_before
+    both = _change("Vinorelbine, Carboplatin, Cisplatin", "Metformin, Sitagliptin, Liraglutide", 25)
+    assert len(both) <= 25 and " → " in both and both.count("…") == 2
