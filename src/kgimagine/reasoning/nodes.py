@@ -130,6 +130,11 @@ class ReasoningNodes:
                 flags.append(f"unresolved drugs: {', '.join(target.unresolved_drugs)}")
             if target.unresolved_diseases:
                 flags.append(f"unresolved diseases: {', '.join(target.unresolved_diseases)}")
+        if target.trial_id is not None and target.trial_id in self.index.trials:
+            # a user's file may hold a trial whose outcome the graph has: say it is hidden, not used
+            split = (self.store.get_node(target.trial_id).properties.get("split") or "?")
+            flags.append(f"outcome known: the graph holds this trial's outcome (split {split}); it is hidden here "
+                         "(never an anchor, never shown in a fact)")
         base_rate = self.index.base_rate(target.phase)
         prepare = getattr(self.operator, "prepare_target", None)
         if prepare is not None:  # operators that score the whole trial (learned): its estimate is the fallback

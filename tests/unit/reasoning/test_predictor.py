@@ -103,6 +103,12 @@ def test_name_resolution_and_flags(rstore):
     assert pred.chains
     by_icd = p.predict(SPECS[1])
     assert by_icd.chains and not by_icd.no_graph_support
+    assert not any(f.startswith("outcome known") for f in pred.flags + by_icd.flags)
+    # a file row that is a labelled graph trial: predicted, its outcome hidden, and the user told so
+    known = p.predict(TrialSpec.build(nct_id="NCT00000003", drugs=["Sunitinib"],
+                                      diseases=["gastrointestinal stromal tumor"], phase="phase 2"))
+    assert any(f.startswith("outcome known") and "split train" in f for f in known.flags)
+    assert "clinicaltrials:NCT00000003" not in {c.anchor_id for c in known.chains}
 
 
 def test_chain_records_for_training(rstore, tmp_path):
