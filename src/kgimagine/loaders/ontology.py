@@ -17,9 +17,10 @@ What it yields (provenance source in brackets):
   trial disease names against names and synonyms (``kgimagine.trials.resolve``).
 
 Which Mondo terms: with ``mondo_scope="linked"`` (default) those that match a DOID of the DO
-files above or carry an ICD-10 code (6,523 terms in the 2026-08-04 mappings); ``"all"`` keeps
-every Mondo term of the mapping files (22,237). The property names ``icd10``, ``umls``, ``mesh``
-are a contract with entity resolution.
+files above or carry an ICD-10 code (6,427 terms in the 2026-08-04 mappings); ``"all"`` keeps
+every live Mondo term of the mapping files (22,259). Deprecated Mondo terms (label "obsolete ...",
+244 in the mappings) are never nodes; a live DOID one of them matched still is. The property
+names ``icd10``, ``umls``, ``mesh`` are a contract with entity resolution.
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ class _Term:
         return Node(node_id, NodeLabel.DISEASE, self.name, {**self.extra, **self.props})
 
 
+_OBSOLETE = re.compile(r"obsolete\b", re.IGNORECASE)
+
+
 class OntologyLoader:
     name = "ontology"
     spec = SourceSpec(
@@ -139,12 +143,23 @@ class OntologyLoader:
         mondo, same_as = self._read_mondo(ctx)
 
         do_known = set(doids)
+        # Mondo's deprecated terms ("obsolete hyperuricemia") are not diseases to link a trial to:
+        # no node, no SAME_AS, no synonym either way; the live DOID they matched keeps its own node
+        obsolete = {m for m, term in mondo.items() if _OBSOLETE.match(term.name)}
+        self.summary["mondo_obsolete_skipped"] = len(obsolete)
         keep = sorted(
             m for m, term in mondo.items()
-            if self.mondo_scope == "all"
-            or "icd10" in term.props
-            or any(d in do_known for d, _, _ in same_as.get(m, ()))
+            if m not in obsolete and (
+                self.mondo_scope == "all"
+                or "icd10" in term.props
+                or any(d in do_known for d, _, _ in same_as.get(m, ())))
         )
+        for m in sorted(obsolete):
+            for d, label, _ in same_as.get(m, ()):
+                if (d in do_known or "icd10" in mondo[m].props or self.mondo_scope == "all") and label \
+                        and not _OBSOLETE.match(label):
+                    term = doids.setdefault(d, _Term())
+                    term.name = term.name or label
         matched_by: Counter[str] = Counter(d for m in keep for d, _, _ in same_as.get(m, ()))
         for m in keep:
             for d, label, _ in same_as.get(m, ()):

@@ -389,3 +389,28 @@ def test_real_hetionet_edges_derived_from_public_inputs_equal_the_subset_file(sh
     assert loader.summary["edges_from_subset_file"] == 0
     assert len(from_file) == 25_339
     assert {e.fact_id: e for e in derived} == {e.fact_id: e for e in from_file}  # same facts, same provenance
+
+
+def test_obsolete_mondo_terms_are_not_nodes(tmp_path):
+    # Mondo's deprecated terms ("obsolete hyperuricemia") are no disease to link a trial to: no
+    # node, no SAME_AS, and their label is nobody's synonym; the live DOID they matched stays
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(FIXTURES, data)
+    with open(data / "mondo-mappings" / "mondo_exactmatch_doid.sssom.tsv", "a", encoding="utf-8") as fh:
+        fh.write("MONDO:0002144\tobsolete hyperuricemia\tskos:exactMatch\tDOID:1920\thyperuricemia\tsemapv:ManualMappingCuration\n")
+        fh.write("MONDO:0000238\tobsolete pestis minor\tskos:exactMatch\tDOID:0050068\tobsolete pestis minor\tsemapv:ManualMappingCuration\n")
+    with open(data / "mondo-mappings" / "mondo_exactmatch_icd10cm.sssom.tsv", "a", encoding="utf-8") as fh:
+        fh.write("MONDO:0002144\tobsolete hyperuricemia\tskos:exactMatch\tICD10CM:E79.0\tHyperuricemia\tsemapv:ManualMappingCuration\n")
+        fh.write("MONDO:0000238\tobsolete pestis minor\tskos:exactMatch\tICD10CM:A20.8\tOther plague\tsemapv:ManualMappingCuration\n")
+    loader = OntologyLoader()
+    nodes, edges = run(loader, make_ctx(data, tmp_path))
+    assert "mondo:0002144" not in nodes and "mondo:0000238" not in nodes
+    assert nodes["doid:1920"].name == "hyperuricemia" and "synonyms" not in nodes["doid:1920"].properties
+    assert "doid:0050068" not in nodes  # its only name says it is obsolete too
+    assert not [e for e in edges if "mondo:0002144" in (e.source, e.target) or "mondo:0000238" in (e.source, e.target)]
+    assert not [n for n in nodes.values() if n.name.lower().startswith("obsolete")
+                or any(str(x).lower().startswith("obsolete") for x in n.properties.get("synonyms", []))]
+    assert loader.summary["mondo_obsolete_skipped"] == 2
+    assert set(n for n in nodes if n.startswith("mondo:")) == {"mondo:0008903", "mondo:0005233", "mondo:0005575"}
