@@ -224,11 +224,16 @@ def neo4j_measure(store: Any, calls: list, target: str, home: Path, port: int) -
         neo = Neo4jGraphStore(uri, user=os.environ.get("NEO4J_USER", "neo4j"), password=password)
         try:
             stats = neo.stats()
-            if stats.edge_count == 0:
+            # a server kept from an earlier run may hold an older build: replaced, never measured
+            if stats.edge_count == 0 or neo.graph_version() != store.graph_version():
                 t0 = time.perf_counter()
+                if stats.edge_count:
+                    neo.clear()
                 neo.write_graph(store.iter_nodes(), store.iter_edges())
                 out["load_s"] = time.perf_counter() - t0
             out["same_version"] = neo.graph_version() == store.graph_version()
+            if not out["same_version"]:
+                raise SystemExit(f"Neo4j at {uri} does not hold {store.graph_version()} after loading it; not measured")
             out["uri"] = uri
             # a long-running server is the normal case: the first pass over the calls (a freshly
             # started JVM: query planning, JIT, page cache) is reported separately, the second measured
