@@ -149,14 +149,13 @@ def _print_rich(console: Any, pred: Any, *, explain: str = "short") -> None:
                     t.add_row(esc(f"    [{cid}]"), "(cited, not shown)", f"[red]{verdict}[/red]")
             console.print(t)
     srcs = sources(pred, every_fact=explain == "full")
-    line, on_line = "sources:", 0
+    line = "sources:"
     for i, src in enumerate(srcs):  # wrapped between sources, never inside one, never before the first
         piece = f" {src}" + (" ·" if i < len(srcs) - 1 else "")
-        if len(line) + len(piece) > console.width and on_line:
+        if len(line) + len(piece) > console.width and line.strip() not in ("", "sources:"):
             console.print(line, style="dim", markup=False, highlight=False, no_wrap=True, overflow="ellipsis")
-            line, on_line = " " * 8, 0
+            line = " " * 8
         line += piece
-        on_line += 1
     if srcs:
         console.print(line, style="dim", markup=False, highlight=False, no_wrap=True, overflow="ellipsis")
 
