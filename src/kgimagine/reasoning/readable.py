@@ -40,10 +40,15 @@ def values(text: str) -> str:
 
 
 def side_of(fact: Any, target_ids: set[str], anchor_ids: set[str]) -> str:
-    """"target" or "anchor": the side of the step whose entity the fact touches ("" if both or neither)."""
+    """The side of the step whose entity the fact touches: "target" or "anchor" (an entity only
+    that side has), "kept" (only entities both sides have, e.g. a failed trial of a drug the two
+    trials share: it weighs more or less once its partners change), "" (both sides, or neither)."""
     ends = {fact.subject, fact.object}
-    t, a = bool(ends & target_ids), bool(ends & anchor_ids)
-    return "target" if t and not a else "anchor" if a and not t else ""
+    kept = target_ids & anchor_ids
+    t, a = bool(ends & (target_ids - kept)), bool(ends & (anchor_ids - kept))
+    if t != a:
+        return "target" if t else "anchor"
+    return "kept" if not t and ends & kept else ""
 
 
 def sources(pred: Any, *, every_fact: bool = False) -> list[str]:
@@ -62,7 +67,7 @@ def step_parts(step: Any, width: int) -> tuple[str, str, str, str, str]:
     """(mark, factor, change, move, detail) of one step line; ``detail`` is the facts that moved
     it or, for an excluded step, "<verdict>: <reason>"."""
     room = max(16, min(40, width // 4))
-    change = _change(values(step.anchor_value), values(step.target_value), room)
+    change = change_text(values(step.anchor_value), values(step.target_value), room)
     if step.supported:
         from kgimagine.kg.queries import find_ids
 
@@ -75,6 +80,31 @@ def step_parts(step: Any, width: int) -> tuple[str, str, str, str, str]:
         detail = f"{step.verdict}: {reason}"
     return (MARK.get(step.verdict, "?"), f"{step.factor.value:<10}", f"{change:<{room}}",
             f"{step.p_after - step.p_before:+.2f}", detail)
+
+
+def change_text(before: str, after: str, room: int) -> str:
+    """What the step changes, in ``room`` characters. Names on both sides are left out, so the
+    line shows the change itself: ``"edoxaban → dabigatran (not in graph)"`` for a swap beside a
+    kept drug, ``"+ Enoxaparin"`` for a name only the target adds, ``"− lung cancer"`` for one it
+    drops; sides with nothing in common show whole (``_change``). The step's full values stay in
+    ``--json`` and ``--explain full``."""
+    a, t = _names(before), _names(after)
+    kept = {n.lower() for n in a} & {n.lower() for n in t}
+    if not kept or not before or not after:
+        return _change(before, after, room)
+    gone = ", ".join(n for n in a if n.lower() not in kept)
+    new = ", ".join(n for n in t if n.lower() not in kept)
+    if gone and new:
+        return _change(gone, new, room)
+    if gone or new:
+        return _cut(f"− {gone}" if gone else f"+ {new}", room)
+    return _change(before, after, room)  # same names, different nodes: show both sides
+
+
+def _names(text: str) -> list[str]:
+    """The names of a ``values`` text, each once. A name's own comma ("Diphtheria, Tetanus ...")
+    is split too; both sides split the same way, so the comparison is not affected."""
+    return list(dict.fromkeys(part.strip() for part in text.split(", ") if part.strip()))
 
 
 def _change(before: str, after: str, room: int) -> str:

@@ -136,3 +136,31 @@ def test_a_long_step_value_keeps_the_arrow_and_the_target_side():
     assert len(long_before) <= 25 and long_before.endswith(" → Pemetrexed") and "…" in long_before
     both = _change("Vinorelbine, Carboplatin, Cisplatin", "Metformin, Sitagliptin, Liraglutide", 25)
     assert len(both) <= 25 and " → " in both and both.count("…") == 2
+
+
+def test_the_change_column_shows_what_changes_not_what_both_sides_keep():
+    from kgimagine.reasoning.readable import change_text
+
+    # a swap beside a kept drug: only the swap shows (before, "Warfarin, … → Warfarin, …" at 25 columns)
+    assert change_text("Warfarin, edoxaban", "warfarin, dabigatran (not in graph)", 40) == "edoxaban → dabigatran (not in graph)"
+    assert change_text("Warfarin", "Warfarin, Enoxaparin", 25) == "+ Enoxaparin"
+    assert change_text("prostate cancer, cancer, lung cancer", "prostate cancer", 25) == "− cancer, lung cancer"
+    # nothing in common: both sides whole, as before; same names on both sides: both shown
+    assert change_text("Sumatriptan", "Ketorolac", 25) == "Sumatriptan → Ketorolac"
+    assert change_text("breast cancer", "breast cancer", 40) == "breast cancer → breast cancer"
+    assert len(change_text("Warfarin", "Warfarin, Enoxaparin, Idrabiotaparinux, Avidin", 25)) == 25
+
+
+def test_a_fact_about_an_entity_both_sides_keep_is_tagged_kept():
+    from types import SimpleNamespace as NS
+
+    from kgimagine.reasoning.readable import side_of
+
+    target, anchor = {"drugbank:W", "drugbank:D"}, {"drugbank:W", "drugbank:E"}
+    fact = lambda s, o: NS(subject=s, object=o)  # noqa: E731
+    assert side_of(fact("clinicaltrials:NCT1", "drugbank:W"), target, anchor) == "kept"
+    assert side_of(fact("clinicaltrials:NCT1", "drugbank:D"), target, anchor) == "target"
+    assert side_of(fact("drugbank:E", "ncbigene:1"), target, anchor) == "anchor"
+    assert side_of(fact("drugbank:W", "drugbank:D"), target, anchor) == "target"  # a kept end adds no side
+    assert side_of(fact("drugbank:D", "drugbank:E"), target, anchor) == ""  # both sides
+    assert side_of(fact("doid:1", "ncbigene:1"), target, anchor) == ""  # neither
