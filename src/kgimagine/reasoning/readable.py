@@ -72,8 +72,11 @@ def step_parts(step: Any, width: int) -> tuple[str, str, str, str, str]:
         from kgimagine.kg.queries import find_ids
 
         ids = set(find_ids(step.target_value)), set(find_ids(step.anchor_value))  # once per step
-        detail = "; ".join(f"({side}) {statement(f)}" if (side := side_of(f, *ids)) else statement(f)
-                           for f in moving_facts(step)) or "(no fact)"
+        said: dict[str, int] = {}  # one statement cited from two sources reads once, "(2 sources)"
+        for f in moving_facts(step):
+            text = f"({side}) {statement(f)}" if (side := side_of(f, *ids)) else statement(f)
+            said[text] = said.get(text, 0) + 1
+        detail = "; ".join(t if n == 1 else f"{t} ({n} sources)" for t, n in said.items()) or "(no fact)"
     else:
         reason = (step.reason or step.error or "").split("; ")[0]
         reason = reason.split(": ", 1)[1] if reason.startswith("claim ") and ": " in reason else reason

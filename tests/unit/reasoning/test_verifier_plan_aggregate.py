@@ -11,7 +11,7 @@ from kgimagine.reasoning.plan import build_plan
 from kgimagine.reasoning.retrieval import Anchor, ResolvedTarget
 from kgimagine.reasoning.nodes import fact_ref
 from kgimagine.reasoning.verifier import NameIndex, verify_answer, verify_citations
-from kgimagine.traces import StepInput
+from kgimagine.traces import Claim, StepInput
 from kgimagine.types import Factor
 from tests.unit.reasoning import graph_fixture as G
 
@@ -164,3 +164,20 @@ def test_a_fact_about_an_entity_both_sides_keep_is_tagged_kept():
     assert side_of(fact("drugbank:W", "drugbank:D"), target, anchor) == "target"  # a kept end adds no side
     assert side_of(fact("drugbank:D", "drugbank:E"), target, anchor) == ""  # both sides
     assert side_of(fact("doid:1", "ncbigene:1"), target, anchor) == ""  # neither
+
+
+def test_a_statement_cited_from_two_sources_reads_once_in_the_step_line():
+    from types import SimpleNamespace as NS
+
+    from kgimagine.reasoning.readable import step_parts
+
+    facts = [NS(fact_id=f"fact:{i}", subject="drugbank:DB01001", object="doid:2841", source=src,
+                text=f"Salbutamol TREATS asthma ({src} v1, CC BY 4.0)") for i, src in enumerate(("hetionet", "pharmacotherapydb"))]
+    facts.append(NS(fact_id="fact:9", subject="clinicaltrials:NCT1", object="drugbank:DB01001", source="top",
+                    text="NCT1 (phase 3, succeeded) TESTS Salbutamol (top TOP, non-commercial)"))
+    step = NS(factor=Factor.DRUG, anchor_value="Salbutamol [drugbank:DB01001]", target_value="x-1 (not in graph)",
+              facts=facts, claims=[Claim(facts=[f.fact_id], role="down") for f in facts], direction="down",
+              supported=True, verdict="supported", p_before=0.8, p_after=0.7, reason="", error=None)
+    detail = step_parts(step, 200)[4]
+    assert detail == ("(anchor) Salbutamol TREATS asthma (2 sources); "
+                      "(anchor) NCT1 (phase 3, succeeded) TESTS Salbutamol")
