@@ -11,7 +11,9 @@ Rules (``score_links``):
   set judged are counted (the gold set may sample some of a trial's names, not all).
 * recall (diseases): the share of gold rows with ids in ``expected`` whose ``expected`` holds a
   predicted id of that trial.
-* recall (drugs): the share of expected drug ids (over rows with ids) predicted for the trial.
+* recall (drugs): the share of a trial's expected drug ids predicted for it, each id counted
+  once per trial however many rows (arms, doses) name it; an ``also_ok`` id of a one-drug row
+  counts for its drug (the same drug from the other source).
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ def score_links(
                 out.correct += 1
             else:
                 out.wrong.append((nct, listed, node_id))
+        drugs: dict[str, tuple[bool, str]] = {}  # expected drug id -> (found, first row naming it)
         for g in rows:
             if g.kind != "ids":
                 continue
@@ -131,10 +134,16 @@ def score_links(
                     out.missed.append((nct, g.listed_name, "|".join(g.expected)))
             else:
                 for e in g.expected:
-                    out.recall_total += 1
                     # the alternative ids of the same drug (also_ok) count for it
-                    if e in ids_predicted or (len(g.expected) == 1 and set(g.also_ok) & ids_predicted):
-                        out.recall_hit += 1
-                    else:
-                        out.missed.append((nct, g.listed_name, e))
+                    hit = e in ids_predicted or bool(len(g.expected) == 1 and set(g.also_ok) & ids_predicted)
+                    if e not in drugs:
+                        drugs[e] = (hit, g.listed_name)
+                    elif hit and not drugs[e][0]:
+                        drugs[e] = (True, drugs[e][1])
+        for e, (hit, listed) in drugs.items():  # each expected drug once per trial, however many rows name it
+            out.recall_total += 1
+            if hit:
+                out.recall_hit += 1
+            else:
+                out.missed.append((nct, listed, e))
     return out

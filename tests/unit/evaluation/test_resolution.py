@@ -55,8 +55,13 @@ def test_drug_recall_counts_each_expected_drug_and_alternative_ids() -> None:
 
 # -- the real gold set (tests/data/gold, merged from the gold branch) on the graph built from shared data
 REAL_GOLD = Path(__file__).resolve().parents[2] / "data" / "gold"
-#: issue 10's targets, met when this test was written (benchmarks/results/resolution.md)
-TARGETS = {"disease": (0.97, 0.85), "drug": (0.98, 0.90)}
+#: (precision, recall) floors per gold set. ``gold``: issue 10's targets, met when this test was
+#: written. ``recheck``: the independent sample judged after the resolver's rules were tuned on
+#: ``gold`` (tests/data/gold/README.md); the same precision targets, and recall floors under the
+#: figures measured on it (disease 91.8 %, drug 86.9 %: issue 10's drug recall target of 90 % is
+#: not met on data the rules never saw; benchmarks/results/resolution.md says so).
+TARGETS = {("gold", "disease"): (0.97, 0.85), ("gold", "drug"): (0.98, 0.90),
+           ("recheck", "disease"): (0.97, 0.85), ("recheck", "drug"): (0.98, 0.85)}
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +79,13 @@ def built_graph(shared_data, tmp_path_factory):
     return st
 
 
+@pytest.mark.parametrize("gold_set", ["gold", "recheck"])
 @pytest.mark.parametrize("kind", ["disease", "drug"])
-def test_gold_precision_and_recall_meet_the_targets(kind, built_graph, shared_data) -> None:
+def test_gold_precision_and_recall_meet_the_targets(gold_set, kind, built_graph, shared_data) -> None:
     from kgimagine.loaders.top import DEFAULT_SPLITS, read_top_csv
     from kgimagine.trials.resolve import TrialResolver
 
-    path = REAL_GOLD / f"trial_{kind}.tsv"
+    path = (REAL_GOLD if gold_set == "gold" else REAL_GOLD / "recheck") / f"trial_{kind}.tsv"
     if not path.is_file():
         pytest.skip(f"{path} is not in this checkout (the gold set lives on the gold branch until merged)")
     gold = read_gold(path)
@@ -94,6 +100,17 @@ def test_gold_precision_and_recall_meet_the_targets(kind, built_graph, shared_da
         ent = resolver.resolve(r.drugs, r.diseases, r.icdcodes)
         predicted[nct] = [(m.listed, m.node_id) for m in (ent.disease_matches if kind == "disease" else ent.drug_matches)]
     s = score_links(gold, predicted, kind=kind)
-    p_min, r_min = TARGETS[kind]
+    p_min, r_min = TARGETS[(gold_set, kind)]
     assert s.precision >= p_min, (s.precision, s.wrong)
     assert s.recall >= r_min, (s.recall, s.missed[:20])
+
+
+def test_drug_recall_counts_a_drug_named_in_several_rows_once(tmp_path) -> None:
+    head = "nctid\tfile\tphase\tlisted_name\texpected\talso_ok\treason\n"
+    (tmp_path / "d.tsv").write_text(head + "NCT1\tf\tphase 2\tx 10 mg\tdb:x\t\t\n"
+                                    "NCT1\tf\tphase 2\tx 20 mg\tdb:x\t\t\n"
+                                    "NCT1\tf\tphase 2\ty and x\tdb:y|db:x\t\t\n", encoding="utf-8")
+    gold = read_gold(tmp_path / "d.tsv")
+    s = score_links(gold, {"NCT1": [("x 10 mg", "db:x")]}, kind="drug")
+    assert (s.recall_hit, s.recall_total) == (1, 2)  # x once (found), y once (missed); not 3 of 4
+    assert s.missed == [("NCT1", "y and x", "db:y")]
