@@ -1,4 +1,5 @@
-"""Counts of the hand-judged gold set (tests/data/gold) and, optionally, a check of its ids.
+"""Counts of the hand-judged gold sets (tests/data/gold and its re-check sample, recheck/) and,
+optionally, a check of their ids.
 
     python benchmarks/gold_counts.py                          # counts only
     python benchmarks/gold_counts.py --store /tmp/graph-gold  # also: every id exists with the right label
@@ -57,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
              "RUN", ""]
     if version:
         lines += [f"Ids checked against graph `{version}` ({len(labels)} nodes).", ""]
-    for kind, name, label in TABLES:
+    for folder, kind, name, label in [(f, *t) for f in ("", "recheck/") for t in TABLES]:
+        if not (GOLD / folder / name).is_file():
+            continue
+        name = folder + name
         rows = read(GOLD / name)
         trials = {r["nctid"] for r in rows}
         lines += [f"## {name}: {len(rows)} rows, {len(trials)} trials", "",
