@@ -15,8 +15,9 @@ holds nodes (``kg build --sources``, ``kg import-rdf``) upserts into it directly
 loaders must see the nodes already there.
 
 Resumability (``checkpoint`` = path of ``build-state.json``). The state file holds a
-fingerprint of the build (sources, labels_from, source file sizes) and, once a source is
-done, its report row, rejects and unknowns:
+fingerprint of the build (sources, labels_from, source file sizes, and the code that decides
+what is written: ``code_fingerprint``) and, once a source is done, its report row, rejects and
+unknowns:
 
 * Embedded store (it has ``save``): the records each source wrote are journalled to
   ``<checkpoint dir>/build-journal/NN-<source>.jsonl`` (fsynced before the state names the
@@ -176,8 +177,27 @@ def default_loaders(
 
 
 # --------------------------------------------------------------------------------------
+#: the packages and modules whose code decides what a build writes (a change to any of them makes
+#: an earlier finished build stale: ``_fingerprint``)
+GRAPH_CODE = ("loaders", "kg", "trials", "types.py")
+
+
+def code_fingerprint() -> str:
+    """A hash of the source of ``GRAPH_CODE`` (file names and contents), so a store built by an
+    older version of the loaders, the resolver or the schema is rebuilt, not silently reused."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.blake2b(digest_size=12)
+    for name in GRAPH_CODE:
+        path = root / name
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for f in files:
+            h.update(str(f.relative_to(root)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 def _fingerprint(loaders: Sequence[Any], ctx: LoadContext) -> str:
-    parts: list[Any] = [sorted(ctx.labels_from)]
+    parts: list[Any] = [sorted(ctx.labels_from), code_fingerprint()]
     for lo in loaders:
         files: list[Any] = []
         spec: SourceSpec | None = getattr(lo, "spec", None)

@@ -131,6 +131,33 @@ def test_changed_labels_from_clears_stale_labels(tmp_path: Path) -> None:
     assert all("status" not in e.properties for e in st.iter_edges(R.TRIALLED_FOR) if e.key == "NCT00000201")
 
 
+def test_a_finished_build_by_other_graph_code_is_rebuilt(tmp_path: Path, monkeypatch) -> None:
+    """A store built by an older version of the loaders / resolver / schema is not reused."""
+    import kgimagine.loaders.build as build
+
+    g = str(tmp_path / "g")
+    run_build(g, str(tmp_path / "c"))
+    _, same = run_build(g, str(tmp_path / "c"))
+    assert all(s.skipped for s in same.sources)
+    monkeypatch.setattr(build, "code_fingerprint", lambda: "other code")
+    _, rebuilt = run_build(g, str(tmp_path / "c"))
+    assert not rebuilt.resumed and not any(s.skipped for s in rebuilt.sources)
+
+
+def test_the_code_fingerprint_reads_the_graph_code() -> None:
+    from kgimagine.loaders.build import GRAPH_CODE, code_fingerprint
+
+    root = Path(build_module_file()).resolve().parents[1]
+    assert all((root / name).exists() for name in GRAPH_CODE)
+    assert code_fingerprint() == code_fingerprint() and len(code_fingerprint()) == 24
+
+
+def build_module_file() -> str:
+    import kgimagine.loaders.build as build
+
+    return build.__file__
+
+
 def test_cli_missing_source_file_is_one_line_with_path_and_url(tmp_path: Path) -> None:
     env = {**os.environ, "KGIMAGINE_CACHE": str(tmp_path / "cache")}
     empty = tmp_path / "data"
