@@ -7,6 +7,7 @@ itself reads only trace files.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -45,7 +46,7 @@ def operator_cmd(
     from rich.console import Console
 
     from kgimagine.cli.settings import open_configured_store, resolve_paths
-    from kgimagine.reasoning.operators.learned import LearnedModel, default_operator_dir, describe_fit
+    from kgimagine.reasoning.operators.learned import LearnedModel, default_operator_dir, describe_fit, fit_code_fingerprint
     from kgimagine.reasoning.retrieval import AnchorIndex
     from kgimagine.trials.evidence import EvidenceBuilder, labelled_pool
 
@@ -58,9 +59,12 @@ def operator_cmd(
         if if_missing and (target / "manifest.json").is_file():
             try:
                 LearnedModel.load(target, graph_version=version)
-                console.print(f"learned operator already fitted for this graph: {target}")
-                typer.echo(str(target))
-                return
+                fitted_by = json.loads((target / "manifest.json").read_text()).get("fit_code")
+                if fitted_by == fit_code_fingerprint():
+                    console.print(f"learned operator already fitted for this graph: {target}")
+                    typer.echo(str(target))
+                    return
+                console.print("refitting: the operator there was fitted by other operator code")
             except KgimagineError as exc:
                 console.print(f"refitting: {exc}")
         pool = labelled_pool(st)

@@ -417,3 +417,32 @@ def test_a_statement_is_cited_once_when_two_edges_read_alike(lstore, fitted):
     other = treats.model_copy(update={"fact_id": "fact:other-source", "text": treats.text.replace("(", "(drugcentral ", 1)})
     assert distinct_statements([treats.fact_id, twin.fact_id, other.fact_id], [treats, twin, other]) == [
         treats.fact_id, other.fact_id]
+
+
+def test_train_operator_if_missing_refits_an_operator_fitted_by_other_code(tmp_path, lstore, monkeypatch):
+    """``scripts/run-main`` runs ``train operator --if-missing``: an operator fitted for this graph
+    by this code is kept; one fitted by other operator code is refitted, not silently reused."""
+    import json as _json
+
+    from typer.testing import CliRunner
+
+    from kgimagine.cli.app import app
+
+    g = tmp_path / "g"
+    on_disk = NetworkXGraphStore(g)
+    on_disk.upsert_nodes(list(lstore.iter_nodes()))
+    on_disk.upsert_edges(list(lstore.iter_edges()))
+    on_disk.save()
+    monkeypatch.setenv("KGIMAGINE_CACHE", str(tmp_path / "cache"))
+    args = ["train", "operator", "--store", str(g), "--out", str(tmp_path / "op"), "--no-embed", "--k", "3", "--if-missing"]
+    runner = CliRunner()
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    manifest = tmp_path / "op" / "manifest.json"
+    kept = runner.invoke(app, args)
+    assert kept.exit_code == 0 and "already fitted" in kept.output
+    m = _json.loads(manifest.read_text())
+    manifest.write_text(_json.dumps({**m, "fit_code": "older code"}))
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "other operator code" in again.output, again.output
+    assert _json.loads(manifest.read_text())["fit_code"] != "older code"

@@ -67,6 +67,19 @@ R = RelationType
 MODEL_FILE = "model.pkl"
 MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 3  # 3: counts moved from the steps to the summary part
+#: the modules whose code decides what a fit produces (``fit_code_fingerprint``)
+FIT_CODE = ("reasoning/operators/learned.py", "trials/evidence.py", "thresholds.py")
+
+
+def fit_code_fingerprint() -> str:
+    """A hash of ``FIT_CODE``: an operator fitted by other code is refitted by
+    ``kgimagine train operator --if-missing`` (``scripts/run-main``), not silently reused."""
+    root = Path(__file__).resolve().parents[2]
+    h = hashlib.blake2b(digest_size=12)
+    for name in FIT_CODE:
+        h.update(name.encode())
+        h.update((root / name).read_bytes())
+    return h.hexdigest()
 #: Factors the model scores, in plan order.
 SCORED_FACTORS: tuple[Factor, ...] = (Factor.DISEASE, Factor.DRUG, Factor.POPULATION, Factor.PHASE)
 TEXT_COLUMN = "criteria_text_score"
@@ -307,6 +320,7 @@ class LearnedModel:
             "kind": "kgimagine.learned-operator",
             "graph_version": graph_version,
             "model_sha256": hashlib.sha256(blob).hexdigest(),
+            "fit_code": fit_code_fingerprint(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **{k_: v for k_, v in self.meta.items() if not k_.startswith("_")},
         }
