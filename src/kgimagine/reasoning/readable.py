@@ -31,6 +31,17 @@ def moving_facts(step: Any) -> list[Any]:
     return [by_id[i] for i in ids if i in by_id]
 
 
+def facts_against(step: Any) -> list[Any]:
+    """The facts a moving step cites with the other role (evidence against its move; the learned
+    operator cites the strongest one), at most one."""
+    if step.direction not in ("up", "down"):
+        return []
+    by_id = {f.fact_id: f for f in step.facts}
+    other = "down" if step.direction == "up" else "up"
+    ids = list(dict.fromkeys(fid for c in step.claims if c.role == other for fid in c.facts))[:1]
+    return [by_id[i] for i in ids if i in by_id]
+
+
 def values(text: str) -> str:
     """A step value without its bracketed ids ("Imatinib [drugbank:DB00619]" -> "Imatinib"), each
     name once (two ids may carry the same name)."""
@@ -72,11 +83,17 @@ def step_parts(step: Any, width: int) -> tuple[str, str, str, str, str]:
         from kgimagine.kg.queries import find_ids
 
         ids = set(find_ids(step.target_value)), set(find_ids(step.anchor_value))  # once per step
-        said: dict[str, int] = {}  # one statement cited from two sources reads once, "(2 sources)"
-        for f in moving_facts(step):
-            text = f"({side}) {statement(f)}" if (side := side_of(f, *ids)) else statement(f)
-            said[text] = said.get(text, 0) + 1
-        detail = "; ".join(t if n == 1 else f"{t} ({n} sources)" for t, n in said.items()) or "(no fact)"
+        def shown(facts: list[Any]) -> str:
+            said: dict[str, int] = {}  # one statement cited from two sources reads once, "(2 sources)"
+            for f in facts:
+                text = f"({side}) {statement(f)}" if (side := side_of(f, *ids)) else statement(f)
+                said[text] = said.get(text, 0) + 1
+            return "; ".join(t if n == 1 else f"{t} ({n} sources)" for t, n in said.items())
+
+        against = facts_against(step)
+        detail = shown(moving_facts(step)[: 2 if against else 3]) or "(no fact)"
+        if against:
+            detail += "; against: " + shown(against)
     else:
         reason = (step.reason or step.error or "").split("; ")[0]
         reason = reason.split(": ", 1)[1] if reason.startswith("claim ") and ": " in reason else reason

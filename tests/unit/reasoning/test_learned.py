@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -160,18 +161,25 @@ def test_save_load_round_trip_and_graph_check(tmp_path, lstore, fitted):
         LearnedModel.load(tmp_path / "op")
 
 
-def test_steps_cite_facts_whose_sign_agrees_with_the_move(lstore, fitted):
+def test_steps_cite_facts_whose_sign_agrees_with_the_move_and_the_strongest_against_it(lstore, fitted):
+    """A moving step cites the facts that move it its way and, when a shown fact points the other
+    way, the strongest such fact with that role: the move is their net, and a reader sees both."""
     model, _ = fitted
     op = LearnedOperator(lstore, model)
     pred = Predictor(lstore, op, k=3)
-    checked = 0
-    # the parent disease "cancer" has no labelled trial of its own: every anchor differs in disease
-    for dname, _ in DRUGS:
-        out = pred.predict(TrialSpec.build(drugs=[dname.lower()], diseases=["cancer"], phase="phase 2",
+    checked = with_against = 0
+    # the parent disease "cancer" has no labelled trial of its own: every anchor differs in disease;
+    # every labelled trial tests one drug, so a two-drug target adds a drug whose trials both
+    # succeeded and failed
+    targets = [([d.lower()], "cancer") for d, _ in DRUGS]
+    targets += [([a.lower(), b.lower()], disease) for (a, _), (b, _) in itertools.combinations(DRUGS, 2)
+                for disease, _ in DISEASES[:2]]
+    for drugs, disease in targets:
+        out = pred.predict(TrialSpec.build(drugs=drugs, diseases=[disease], phase="phase 2",
                                            criteria=_criteria(random.Random(1), False)))
         for chain in out.chains:
             for s in chain.steps:
-                if not s.supported or abs(logit(s.p_after) - logit(s.p_before)) < 1e-6:
+                if not s.supported or s.direction == "none":
                     continue
                 from kgimagine.traces import FactRef, StepInput
 
@@ -179,11 +187,20 @@ def test_steps_cite_facts_whose_sign_agrees_with_the_move(lstore, fitted):
                                  p_before=s.p_before, facts=[FactRef.model_validate(f) for f in s.facts],
                                  anchor_id=chain.anchor_id, target_key=out.key)
                 signs = op.fact_signs(step)
-                up = s.p_after > s.p_before
-                for fid in s.cited:
-                    assert signs[fid] == 0.0 or (signs[fid] > 0) == up
+                moved = s.direction
+                up = moved == "up"
+                lead = [fid for c in s.claims if c.role == moved for fid in c.facts]
+                against = [fid for c in s.claims if c.role not in (moved, "context") for fid in c.facts]
+                assert lead and all(signs[fid] == 0.0 or (signs[fid] > 0) == up for fid in lead)
+                # at most one fact against the move: the strongest shown one, with its own role
+                others = [f.fact_id for f in step.facts if signs.get(f.fact_id, 0.0) and (signs[f.fact_id] > 0) != up]
+                assert len(against) <= 1 and all((signs[fid] > 0) != up for fid in against)
+                if others:
+                    strongest = max(abs(signs[f]) for f in others)
+                    assert against and abs(signs[against[0]]) == strongest
+                    with_against += 1
                 checked += 1
-    assert checked > 0
+    assert checked > 0 and with_against > 0
     assert sigmoid(0) == 0.5
 
 

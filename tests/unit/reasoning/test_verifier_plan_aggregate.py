@@ -181,3 +181,21 @@ def test_a_statement_cited_from_two_sources_reads_once_in_the_step_line():
     detail = step_parts(step, 200)[4]
     assert detail == ("(anchor) Salbutamol TREATS asthma (2 sources); "
                       "(anchor) NCT1 (phase 3, succeeded) TESTS Salbutamol")
+
+
+def test_the_step_line_shows_the_fact_cited_against_the_move():
+    from types import SimpleNamespace as NS
+
+    from kgimagine.reasoning.readable import step_parts
+
+    def trial(i, outcome):
+        return NS(fact_id=f"fact:{i}", subject=f"clinicaltrials:NCT{i}", object="drugbank:DB1", source="top",
+                  text=f"NCT{i} (phase 2, {outcome}) TESTS Cisplatin (top TOP, non-commercial)")
+
+    facts = [trial(1, "succeeded"), trial(2, "succeeded"), trial(3, "failed")]
+    step = NS(factor=Factor.DRUG, anchor_value="Erlotinib [drugbank:DB0]", target_value="Cisplatin [drugbank:DB1]",
+              facts=facts, direction="up", supported=True, verdict="supported", p_before=0.4, p_after=0.45,
+              reason="", error=None, claims=[Claim(facts=["fact:1"], role="up"), Claim(facts=["fact:2"], role="up"),
+                                             Claim(facts=["fact:3"], role="down")])
+    assert step_parts(step, 300)[4] == ("(target) NCT1 (phase 2, succeeded) TESTS Cisplatin; (target) NCT2 (phase 2, "
+                                        "succeeded) TESTS Cisplatin; against: (target) NCT3 (phase 2, failed) TESTS Cisplatin")

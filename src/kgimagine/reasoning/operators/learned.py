@@ -780,7 +780,8 @@ class LearnedOperator:
 
     def answer(self, step: StepInput) -> StepAnswer:
         """The move is the step part of the factor's score change; the claims are the shown facts
-        whose evidence agrees with it, strongest first (at most 3). A step that does not move cites
+        whose evidence agrees with it, strongest first (at most 3), then the strongest shown fact
+        whose evidence points the other way, with that role (the move is the net of both). A step that does not move cites
         up to two facts of the changed entities as context; a move no shown fact agrees with cites
         context only (the verifier then finds no claim backing it and the step contributes nothing)."""
         from kgimagine.kg.queries import find_ids
@@ -794,8 +795,13 @@ class LearnedOperator:
         want = 1.0 if direction == "up" else -1.0 if direction == "down" else 0.0
         agree = distinct_statements(sorted((fid for fid, v in signs.items() if want and v * want > 1e-9),
                                            key=lambda fid: -abs(signs[fid])), step.facts)
+        against = distinct_statements(sorted((fid for fid, v in signs.items() if want and v * want < -1e-9),
+                                             key=lambda fid: -abs(signs[fid])), step.facts)
         if agree:
             claims = [Claim(facts=[fid], role=role_of(signs[fid])) for fid in agree[:MAX_CLAIM_FACTS]]
+            # the move is the net of every shown fact: the strongest one pointing the other way is
+            # cited too, with its own role, so a reader sees the evidence against it
+            claims += [Claim(facts=[fid], role=role_of(signs[fid])) for fid in against[:1]]
         else:
             touching = set(find_ids(step.anchor_value)) | set(find_ids(step.target_value))
             context = distinct_statements([f.fact_id for f in step.facts if {f.subject, f.object} & touching
