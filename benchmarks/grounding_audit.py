@@ -1,0 +1,203 @@
+"""Sceptical-reader audit of grounded steps: do the cited facts say what the move claims?
+
+The verifier checks every citation mechanically (the fact exists, names the step's entities, and
+what it states points the way the step moves). This audit asks the question a reader asks: read
+as it stands, is the cited fact a reason for *this* move? A person who did not build the chain
+judges a seeded sample of supported, moving steps of the default chain.
+
+1. ``sample``: ``kgimagine predict --file F --json`` (default settings) on ``--trials`` trials
+   drawn with ``--seed`` from the phase II and III validation files (each trial's own outcome is
+   hidden by predict: never an anchor, never a fact), then ``--steps`` supported steps that move
+   the estimate, drawn with the same seed; writes the judging sheet (one row per step: the change
+   as ``predict`` shows it, both full values, the move and each cited fact with its side tag).
+2. ``score``: joins the sheet with the judgments (``step_id, verdict, reason``; verdict
+   ``accept`` = the fact is a reason for this move, ``weak`` = true and pointing this way but a
+   poor reason, ``reject`` = it does not say what the move claims) and writes
+   benchmarks/results/grounding_audit.md with the shares and their 95 % Wilson intervals.
+
+    python benchmarks/grounding_audit.py sample --store /tmp/g-all --out tests/data/grounding_audit/sheet.tsv
+    python benchmarks/grounding_audit.py score --sheet tests/data/grounding_audit/sheet.tsv \
+        --judgments tests/data/grounding_audit/judgments.tsv --store /tmp/g-all
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import random
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import RunRecord, command_lines, graph_recipe_of, graph_version_of  # noqa: E402
+
+from kgimagine.config import find_shared_data_dir  # noqa: E402
+from kgimagine.kg.queries import find_ids  # noqa: E402
+from kgimagine.reasoning.readable import change_text, side_of, statement, values  # noqa: E402
+
+FILES = ("phase_II_valid.csv", "phase_III_valid.csv")
+SHEET_COLUMNS = ["step_id", "nctid", "anchor", "factor", "change", "anchor_value", "target_value",
+                 "p_before", "p_after", "direction", "cited"]
+VERDICTS = ("accept", "weak", "reject")
+RESULTS = REPO / "benchmarks" / "results" / "grounding_audit.md"
+
+
+def draw_trials(data_dir: Path, n: int, seed: int, out: Path) -> int:
+    """``n`` rows drawn from the phase II/III validation files into a predict CSV (no label columns)."""
+    csv.field_size_limit(sys.maxsize)
+    rows = []
+    for name in FILES:
+        with open(data_dir / "top" / name, newline="", encoding="utf-8") as fh:
+            rows += list(csv.DictReader(fh))
+    rng = random.Random(seed)
+    picked = rng.sample(rows, n)
+    cols = ["nctid", "phase", "diseases", "icdcodes", "drugs", "criteria"]
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(picked)
+    return len(picked)
+
+
+def sheet_rows(predictions: list[dict], n_steps: int, seed: int) -> list[dict[str, str]]:
+    """``n_steps`` supported steps that move the estimate, drawn with ``seed``, as sheet rows."""
+    steps = []
+    for pred in predictions:
+        for chain in pred.get("chains", []):
+            for s in chain["steps"]:
+                if s["supported"] and s["direction"] in ("up", "down"):
+                    steps.append((pred["nct_id"], chain["anchor_id"].split(":", 1)[-1], s))
+    rng = random.Random(seed)
+    picked = rng.sample(steps, min(n_steps, len(steps)))
+    out = []
+    for i, (nct, anchor, s) in enumerate(picked, 1):
+        by_id = {f["fact_id"]: f for f in s["facts"]}
+        ids = set(find_ids(s["target_value"])), set(find_ids(s["anchor_value"]))
+        cited = []
+        for c in s["claims"]:
+            if c["role"] != s["direction"]:
+                continue
+            for fid in c["facts"]:
+                f = by_id.get(fid)
+                if f is None:
+                    continue
+                fact = _Fact(f)
+                tag = side_of(fact, *ids)
+                cited.append((f"({tag}) " if tag else "") + statement(fact))
+        out.append({
+            "step_id": f"s{i:03d}", "nctid": nct, "anchor": anchor, "factor": s["factor"],
+            "change": change_text(values(s["anchor_value"]), values(s["target_value"]), 200),
+            "anchor_value": values(s["anchor_value"]), "target_value": values(s["target_value"]),
+            "p_before": f"{s['p_before']:.3f}", "p_after": f"{s['p_after']:.3f}", "direction": s["direction"],
+            "cited": " || ".join(dict.fromkeys(cited)),
+        })
+    return out
+
+
+class _Fact:
+    """The fields of a JSON fact that ``readable`` reads."""
+
+    def __init__(self, f: dict) -> None:
+        self.fact_id, self.text = f["fact_id"], f["text"]
+        self.subject, self.object = f.get("subject") or "", f.get("object") or ""
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 0.0
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return max(0.0, c - h), min(1.0, c + h)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    data_dir = args.data_dir or find_shared_data_dir(REPO)
+    if data_dir is None:
+        sys.exit("no shared data dir; pass --data-dir")
+    with tempfile.TemporaryDirectory() as tmp:
+        trials = Path(tmp) / "trials.csv"
+        draw_trials(Path(data_dir), args.trials, args.seed, trials)
+        cmd = [sys.executable, "-m", "kgimagine.cli.app", "predict", "--store", str(args.store), "--file", str(trials), "--json"]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            sys.exit(f"predict failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+    preds = [json.loads(line) for line in done.stdout.splitlines() if line.strip().startswith("{")]
+    rows = sheet_rows(preds, args.steps, args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=SHEET_COLUMNS, delimiter="\t", lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    print(f"{len(preds)} predictions, {len(rows)} steps -> {args.out} (graph {graph_version_of(args.store)})")
+    return 0
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    run = RunRecord()
+    sheet = {r["step_id"]: r for r in read_tsv(args.sheet)}
+    judged = {r["step_id"]: r for r in read_tsv(args.judgments)}
+    bad = sorted(set(judged) - set(sheet)) + [k for k, r in judged.items() if r["verdict"] not in VERDICTS]
+    if bad:
+        sys.exit(f"judgments name unknown steps or verdicts: {bad[:5]}")
+    missing = sorted(set(sheet) - set(judged))
+    n = len(judged)
+    count = {v: sum(1 for r in judged.values() if r["verdict"] == v) for v in VERDICTS}
+    lines = ["# Sceptical-reader audit of grounded steps", "",
+             *command_lines(graph_version=graph_version_of(args.store), graph_build=graph_recipe_of(args.store)),
+             run.line(), "",
+             f"Sheet `{args.sheet.relative_to(REPO) if args.sheet.is_absolute() else args.sheet}`: {len(sheet)} supported, "
+             f"moving steps of the default chain; {n} judged" + (f", {len(missing)} not judged" if missing else "") + ".", "",
+             "| verdict | steps | share | 95 % interval |", "|---|---|---|---|"]
+    for v in VERDICTS:
+        lo, hi = wilson(count[v], n)
+        lines.append(f"| {v} | {count[v]} | {count[v] / max(n, 1):.2f} | [{lo:.2f}, {hi:.2f}] |")
+    by_factor: dict[str, dict[str, int]] = {}
+    for k, r in judged.items():
+        by_factor.setdefault(sheet[k]["factor"], dict.fromkeys(VERDICTS, 0))[r["verdict"]] += 1
+    lines += ["", "| factor | " + " | ".join(VERDICTS) + " |", "|---" * (len(VERDICTS) + 1) + "|"]
+    lines += [f"| {f} | " + " | ".join(str(c[v]) for v in VERDICTS) + " |" for f, c in sorted(by_factor.items())]
+    for v in ("reject", "weak"):
+        lines += ["", f"Steps judged {v}:", ""]
+        lines += [f"- {k} {sheet[k]['nctid']} <- {sheet[k]['anchor']}, {sheet[k]['factor']} `{sheet[k]['change']}` "
+                  f"{sheet[k]['direction']}: {sheet[k]['cited']} — *{judged[k]['reason']}*"
+                  for k in sorted(judged) if judged[k]["verdict"] == v] or ["- none"]
+    text = "\n".join(lines) + "\n"
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("sample")
+    s.add_argument("--store", type=Path, required=True)
+    s.add_argument("--data-dir", type=Path, default=None)
+    s.add_argument("--trials", type=int, default=40)
+    s.add_argument("--steps", type=int, default=60)
+    s.add_argument("--seed", type=int, default=20261129)
+    s.add_argument("--out", type=Path, default=REPO / "tests" / "data" / "grounding_audit" / "sheet.tsv")
+    c = sub.add_parser("score")
+    c.add_argument("--sheet", type=Path, default=REPO / "tests" / "data" / "grounding_audit" / "sheet.tsv")
+    c.add_argument("--judgments", type=Path, default=REPO / "tests" / "data" / "grounding_audit" / "judgments.tsv")
+    c.add_argument("--store", type=Path, required=True)
+    c.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    return cmd_sample(args) if args.cmd == "sample" else cmd_score(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
