@@ -192,3 +192,11 @@ def test_learned_skeleton_is_for_step_answering_models_only(rstore, tmp_path, mo
     code, out = _main(["--nct", "NCT00000008", "--store", str(rstore.path), "--no-embed", "--learned-skeleton"],
                       tmp_path, monkeypatch, capsys)
     assert code == 1 and out.err.count("\n") == 1 and "--operator local or openai" in out.err
+
+
+def test_output_width_off_a_terminal_follows_columns(monkeypatch):
+    from kgimagine.cli.predict import _console
+
+    for value, width in (("200", 200), ("10", 60), ("wide", 100), ("", 100)):
+        monkeypatch.setenv("COLUMNS", value)
+        assert _console().width == width  # pytest's captured stdout is not a terminal
