@@ -61,7 +61,7 @@ def operator_cmd(
                 LearnedModel.load(target, graph_version=version)
                 fitted_by = json.loads((target / "manifest.json").read_text()).get("fit_code")
                 if fitted_by == fit_code_fingerprint():
-                    console.print(f"learned operator already fitted for this graph: {target}")
+                    console.print(f"learned operator already fitted for this graph: {target}", soft_wrap=True)
                     typer.echo(str(target))
                     return
                 console.print("refitting: the operator there was fitted by other operator code")
