@@ -112,6 +112,20 @@ def trial_outcome(node: Node | None, hide: Iterable[str] = ()) -> int | None:
         return None
 
 
+_COMPARATOR_NAME = re.compile(r"placebo|vehicle|sham|standard of care|best supportive", re.I)
+
+
+def _listed(node: Node, prop: str) -> str:
+    """The first name a trial lists under ``prop`` (no comparator), cut to 40 characters, without
+    brackets (a fact text ends with its one bracketed provenance group), "" if none."""
+    names = node.properties.get(prop) or []
+    for name in [names] if isinstance(names, str) else names:
+        text = re.sub(r"\s+", " ", re.sub(r"[()\[\]]", " ", str(name))).strip(" ,;")
+        if text and not _COMPARATOR_NAME.search(text):
+            return text if len(text) <= 40 else text[:39].rstrip() + "…"
+    return ""
+
+
 def _display(node: Node | None, node_id: str, hide: frozenset[str]) -> str:
     if node is None:
         return node_id
@@ -129,13 +143,25 @@ def _display(node: Node | None, node_id: str, hide: frozenset[str]) -> str:
     return node.name or node.id
 
 
+#: what a trial fact adds about its trial, after its end: the trial's first listed disease beside a
+#: drug it tests ("[in breast cancer]"), its first listed drug beside a disease it studies ("[with
+#: sorafenib]"), so a reader can judge whether the trial bears on the step without leaving the chain
+_ABOUT = {RelationType.TESTS: ("disease_names", "in"), RelationType.STUDIES: ("drug_names", "with")}
+
+
 def describe_edge(edge: Edge, nodes: Mapping[str, Node], *, hide_outcomes: Iterable[str] = ()) -> str:
-    """One readable line, e.g. ``Imatinib TARGETS KIT (drugbank 4.2, CC BY-NC 4.0)``."""
+    """One readable line, e.g. ``Imatinib TARGETS KIT (drugbank 4.2, CC BY-NC 4.0)`` or
+    ``NCT00000004 (phase 3, succeeded) TESTS Sorafenib [in hepatocellular carcinoma] (top …)``."""
     hide = frozenset(hide_outcomes)
     p = edge.provenance
     s = _display(nodes.get(edge.source), edge.source, hide)
     t = _display(nodes.get(edge.target), edge.target, hide)
-    return f"{s} {edge.type.value} {t} ({p.source} {_short_version(p.source_version)}, {p.licence})"
+    about = ""
+    if edge.type in _ABOUT and (node := nodes.get(edge.source)) is not None and node.label is NodeLabel.TRIAL:
+        prop, word = _ABOUT[edge.type]
+        what = _listed(node, prop)
+        about = f" [{word} {what}]" if what else ""
+    return f"{s} {edge.type.value} {t}{about} ({p.source} {_short_version(p.source_version)}, {p.licence})"
 
 
 # -- small typed lookups ------------------------------------------------------------------------
@@ -197,8 +223,9 @@ def _add(bucket: list[tuple[int, AnyEdge]], tier: int, edges: Iterable[AnyEdge])
     bucket.extend((tier, e) for e in edges)
 
 
-#: Trial properties a fact text reads (phase, outcome); retrieval fetches only these.
-_FACT_NODE_PROPERTIES = ("phase", "outcome_label")
+#: Trial properties a fact text reads (phase, what the trial was about, outcome); retrieval fetches
+#: only these.
+_FACT_NODE_PROPERTIES = ("phase", "outcome_label", "disease_names", "drug_names")
 _DRUG_PREFIXES = ("drugbank:", "drugcentral:", "kgimagine.drug:")
 #: STUDIES edges read per side of a disease change (labelled ones among them are shown).
 _DISEASE_TRIALS_READ = 60

@@ -27,6 +27,29 @@ def test_drug_swap_facts_are_ordered_budgeted_and_deterministic(store):
     assert set(store.get_edges([f.fact_id for f in facts])) == {f.fact_id for f in facts}
 
 
+def test_a_trial_fact_says_what_its_trial_was_about(store):
+    """A trial fact names the trial's listed disease (TESTS) or drug (STUDIES) after its end, so a
+    reader can judge its relevance; the outcome stays in the head, where the verifier reads it."""
+    G.load(store)
+    facts = queries.facts_for_change(store, Factor.DRUG, [G.SUNITINIB], [G.SORAFENIB], context_ids=[G.HCC], budget=20)
+    tests = next(f.text for f in facts if f.text.startswith("NCT00000004 (phase 3, succeeded) TESTS Sorafenib"))
+    assert tests.startswith("NCT00000004 (phase 3, succeeded) TESTS Sorafenib [in hepatocellular carcinoma] (")
+    dis = queries.facts_for_change(store, Factor.DISEASE, [G.GIST], [G.HCC], context_ids=[G.SUNITINIB], budget=20)
+    studies = [f.text for f in dis if f.edge.type.value == "STUDIES" and f.edge.source == G.trial(4)]
+    assert studies and studies[0].startswith("NCT00000004 (phase 3, succeeded) STUDIES hepatocellular carcinoma [with sorafenib] (")
+
+
+def test_listed_names_shown_in_a_fact_skip_comparators_and_brackets():
+    from kgimagine.kg.model import Node
+    from kgimagine.types import NodeLabel
+
+    node = Node("clinicaltrials:NCT1", NodeLabel.TRIAL, "NCT1",
+                {"drug_names": ["Placebo", "rad001 (everolimus)"], "disease_names": "x" * 60})
+    assert queries._listed(node, "drug_names") == "rad001 everolimus"
+    assert queries._listed(node, "disease_names") == "x" * 39 + "…"
+    assert queries._listed(node, "missing") == ""
+
+
 def test_hidden_outcome_never_shown(store):
     G.load(store)
     hide = [G.trial(4)]
