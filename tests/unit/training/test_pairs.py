@@ -219,3 +219,12 @@ def test_rationale_restates_cited_facts_without_provenance():
     assert text == "The graph states Fludarabine TRIALLED_FOR melanoma; b TARGETS KIT."
     assert render_rationale(["f " * 400]) == ""  # too long for 240 characters: the claims carry it
     assert len(render_rationale(["a TARGETS b"] * 40)) <= 240
+
+
+def test_the_rationale_restates_a_trial_fact_without_its_context():
+    """The context of a trial fact ("[in breast cancer]") names no end of the fact; a rationale that
+    repeated it would name an entity the cited fact does not hold, which the verifier refuses."""
+    from kgimagine.training.pairs import render_rationale
+
+    text = "NCT1 (phase 2, succeeded) TESTS Cisplatin [in non-small cell lung cancer] (top TOP, non-commercial)"
+    assert render_rationale([text]) == "The graph states NCT1 (phase 2, succeeded) TESTS Cisplatin."
