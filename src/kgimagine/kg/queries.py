@@ -147,6 +147,13 @@ def _display(node: Node | None, node_id: str, hide: frozenset[str]) -> str:
 #: drug it tests ("[in breast cancer]"), its first listed drug beside a disease it studies ("[with
 #: sorafenib]"), so a reader can judge whether the trial bears on the step without leaving the chain
 _ABOUT = {RelationType.TESTS: ("disease_names", "in"), RelationType.STUDIES: ("drug_names", "with")}
+_ABOUT_TAIL = re.compile(r" \[(?:" + "|".join(word for _, word in _ABOUT.values()) + r") [^\]]*\]$")
+
+
+def strip_trial_context(statement: str) -> str:
+    """A fact statement (provenance already stripped) without the trial context ``describe_edge``
+    adds after its end: what the edge itself states, whose two ends are the only entities named."""
+    return _ABOUT_TAIL.sub("", statement)
 
 
 def describe_edge(edge: Edge, nodes: Mapping[str, Node], *, hide_outcomes: Iterable[str] = ()) -> str:

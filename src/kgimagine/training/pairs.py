@@ -26,7 +26,6 @@ in a served chain, and the answer is the target's value after the one change.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Iterable, Iterator, Protocol, Sequence
@@ -329,9 +328,6 @@ def _clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-_TRIAL_CONTEXT = re.compile(r" \[(?:in|with) [^\]]*\]$")
-
-
 def render_rationale(cited_texts: Sequence[str]) -> str:
     """A rationale that restates the cited facts and nothing else (no other entity, no invented
     fact), within ``MAX_RATIONALE_CHARS``: ``The graph states A TARGETS G; B TARGETS G.``"""
@@ -340,7 +336,7 @@ def render_rationale(cited_texts: Sequence[str]) -> str:
     for text in cited_texts:
         # a trial fact's context ("[in breast cancer]") names an entity that is no end of the fact:
         # the rationale restates the fact itself, which the verifier checks
-        text = _TRIAL_CONTEXT.sub("", strip_provenance(text).strip()).strip().rstrip(".")
+        text = queries.strip_trial_context(strip_provenance(text).strip()).strip().rstrip(".")
         candidate = head + "; ".join([*parts, text]) + "."
         if len(candidate) > MAX_RATIONALE_CHARS:
             break
