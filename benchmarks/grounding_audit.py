@@ -15,9 +15,18 @@ judges a seeded sample of supported, moving steps of the default chain.
    poor reason, ``reject`` = it does not say what the move claims) and writes
    benchmarks/results/grounding_audit.md with the shares and their 95 % Wilson intervals.
 
+3. ``relevance``: an automatic reading of the same question at scale. For every supported,
+   moving step it asks what a reader checks first: were the trials cited for the move run in an
+   earlier phase than the target's, in another disease family than the target's (drug steps:
+   none of the target's resolved diseases or their one-hop ontology neighbours), or do they only
+   concern what both sides keep (the move is the dilution of a kept record)? It cross-tabulates
+   those flags with the judged verdicts, to show how far they track a reader, then counts them on
+   every supported step of ``--trials`` further trials; writes benchmarks/results/grounding_relevance.md.
+
     python benchmarks/grounding_audit.py sample --store /tmp/g-all --out tests/data/grounding_audit/sheet.tsv
     python benchmarks/grounding_audit.py score --sheet tests/data/grounding_audit/sheet.tsv \
         --judgments tests/data/grounding_audit/judgments.tsv --store /tmp/g-all
+    python benchmarks/grounding_audit.py relevance --store /tmp/g-all --trials 200
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ import csv
 import json
 import math
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -46,15 +56,23 @@ SHEET_COLUMNS = ["step_id", "nctid", "anchor", "factor", "change", "anchor_value
                  "p_before", "p_after", "direction", "cited"]
 VERDICTS = ("accept", "weak", "reject")
 RESULTS = REPO / "benchmarks" / "results" / "grounding_audit.md"
+RELEVANCE = REPO / "benchmarks" / "results" / "grounding_relevance.md"
 
 
-def draw_trials(data_dir: Path, n: int, seed: int, out: Path) -> int:
-    """``n`` rows drawn from the phase II/III validation files into a predict CSV (no label columns)."""
+def read_rows(data_dir: Path) -> list[dict[str, str]]:
+    """The rows of the phase II/III validation files, in file order."""
     csv.field_size_limit(sys.maxsize)
     rows = []
     for name in FILES:
         with open(data_dir / "top" / name, newline="", encoding="utf-8") as fh:
             rows += list(csv.DictReader(fh))
+    return rows
+
+
+def draw_trials(data_dir: Path, n: int, seed: int, out: Path, *, skip: set[str] = frozenset()) -> int:
+    """``n`` rows drawn from the phase II/III validation files into a predict CSV (no label
+    columns); ``skip``: trial ids never drawn."""
+    rows = [r for r in read_rows(data_dir) if r["nctid"] not in skip]
     rng = random.Random(seed)
     picked = rng.sample(rows, n)
     cols = ["nctid", "phase", "diseases", "icdcodes", "drugs", "criteria"]
@@ -118,18 +136,27 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, c - h), min(1.0, c + h)
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    data_dir = args.data_dir or find_shared_data_dir(REPO)
-    if data_dir is None:
-        sys.exit("no shared data dir; pass --data-dir")
+def predict_sample(store: Path, data_dir: Path, n: int, seed: int, *, skip: set[str] = frozenset()) -> list[dict]:
+    """``kgimagine predict --file F --json`` (default settings) on ``n`` drawn trials."""
     with tempfile.TemporaryDirectory() as tmp:
         trials = Path(tmp) / "trials.csv"
-        draw_trials(Path(data_dir), args.trials, args.seed, trials)
-        cmd = [sys.executable, "-m", "kgimagine.cli.app", "predict", "--store", str(args.store), "--file", str(trials), "--json"]
+        draw_trials(data_dir, n, seed, trials, skip=skip)
+        cmd = [sys.executable, "-m", "kgimagine.cli.app", "predict", "--store", str(store), "--file", str(trials), "--json"]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.exit(f"predict failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
-    preds = [json.loads(line) for line in done.stdout.splitlines() if line.strip().startswith("{")]
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip().startswith("{")]
+
+
+def shared_data(args: argparse.Namespace) -> Path:
+    data_dir = args.data_dir or find_shared_data_dir(REPO)
+    if data_dir is None:
+        sys.exit("no shared data dir; pass --data-dir")
+    return Path(data_dir)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    preds = predict_sample(args.store, shared_data(args), args.trials, args.seed)
     rows = sheet_rows(preds, args.steps, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "w", newline="", encoding="utf-8") as fh:
@@ -180,6 +207,98 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+#: one cited trial fact as the sheet shows it: "(kept) NCT01005251 (phase 2, failed) STUDIES ..."
+_CITED_TRIAL = re.compile(r"^(?:\((anchor|target|kept)\) )?(NCT\d{8}) \(([^,()]*), (?:succeeded|failed)\) (TESTS|STUDIES) ")
+FLAGS = ("earlier phase only", "other disease family only", "kept only")
+
+
+class Relevance:
+    """Reads which trials a step cites against the target: their phases, and (drug steps)
+    whether they studied a disease of the target's family."""
+
+    def __init__(self, store_dir: Path, data_dir: Path) -> None:
+        from kgimagine.evaluation.runner import read_labelled_trials
+        from kgimagine.kg.connect import open_store
+        from kgimagine.trials.evidence import EvidenceBuilder, TrialDescription
+        from kgimagine.types import RelationType
+
+        self.evidence = EvidenceBuilder(open_store(store_dir))
+        self.studies = [RelationType.STUDIES]
+        self.targets = {}
+        for name in FILES:
+            for t in read_labelled_trials(data_dir / "top" / name)[0]:
+                self.targets[t.nctid] = TrialDescription(key=t.nctid, drugs=t.drugs, diseases=t.diseases,
+                                                         icd10=t.icdcodes, phase=t.phase, criteria="")
+
+    def family(self, nctid: str) -> set[str]:
+        """The target's resolved diseases and their one-hop ontology neighbours."""
+        ids = set(self.evidence.resolve(self.targets[nctid]).disease_ids)
+        return ids | set(self.evidence.related(ids))
+
+    def flags(self, row: dict[str, str]) -> dict[str, bool] | None:
+        """The step's ``FLAGS`` (None: it cites no labelled trial, e.g. only indications)."""
+        from kgimagine.trials.evidence import phase_group
+
+        cited = [m for part in row["cited"].split(" || ") if (m := _CITED_TRIAL.match(part))]
+        if not cited:
+            return None
+        target_phase = phase_group(self.targets[row["nctid"]].phase) or "0"
+        earlier = all((phase_group(m.group(3)) or "9") < target_phase for m in cited)
+        other = False
+        if row["factor"] == "drug":
+            fam = self.family(row["nctid"])
+            other = all(not (self.evidence.neighbours.hop(f"clinicaltrials:{m.group(2)}", self.studies) & fam)
+                        for m in cited)
+        kept = all(m.group(1) == "kept" for m in cited)
+        return dict(zip(FLAGS, (earlier, other, kept)))
+
+
+def cmd_relevance(args: argparse.Namespace) -> int:
+    run = RunRecord()
+    data_dir = shared_data(args)
+    rel = Relevance(args.store, data_dir)
+    sheet = {r["step_id"]: r for r in read_tsv(args.sheet)}
+    judged = {r["step_id"]: r["verdict"] for r in read_tsv(args.judgments)}
+    lines = ["A supported step's cited trials are flagged when every one of them ran in an earlier phase "
+             "group than the target's, (drug steps) when none studied a disease of the target's family "
+             "(its resolved diseases and their one-hop ontology neighbours), or when all concern what both "
+             "sides keep. \"Any flag\" is a step with at least one. Steps citing no labelled trial "
+             "(indications only) are not counted.", "",
+             f"## Against the judged sheet ({len(judged)} steps of `grounding_audit.md`)", "",
+             "| flag | steps flagged | of them judged weak | weak among steps not flagged |", "|---|---|---|---|"]
+    flagged = {k: rel.flags(sheet[k]) for k in judged}
+    counted = {k: f for k, f in flagged.items() if f is not None}
+    for name in (*FLAGS, "any flag"):
+        on = [k for k, f in counted.items() if (any(f.values()) if name == "any flag" else f[name])]
+        off = [k for k in counted if k not in on]
+        weak_on, weak_off = sum(judged[k] != "accept" for k in on), sum(judged[k] != "accept" for k in off)
+        lines.append(f"| {name} | {len(on)} | {weak_on} ({weak_on / max(len(on), 1):.2f}) | "
+                     f"{weak_off} of {len(off)} ({weak_off / max(len(off), 1):.2f}) |")
+    lines += ["", f"{len(judged) - len(counted)} judged step(s) cite no labelled trial. \"Weak\" here counts "
+              "every verdict other than accept (there is no reject).", ""]
+    preds = predict_sample(args.store, data_dir, args.trials, args.seed,
+                           skip={r["nctid"] for r in sheet.values()})
+    rows = sheet_rows(preds, 10**9, args.seed)
+    by_factor: dict[str, list[dict[str, bool]]] = {}
+    for r in rows:
+        f = rel.flags(r)
+        if f is not None:
+            by_factor.setdefault(r["factor"], []).append(f)
+    lines += [f"## Every supported, moving step of {len(preds)} more trials (seed {args.seed}; none of the sheet's)", "",
+              f"{len(rows)} steps, {sum(map(len, by_factor.values()))} of them citing a labelled trial.", "",
+              "| factor | steps | " + " | ".join(FLAGS) + " | any flag |", "|---" * (len(FLAGS) + 3) + "|"]
+    for factor, fl in sorted(by_factor.items()):
+        cells = [sum(f[name] for f in fl) for name in FLAGS] + [sum(any(f.values()) for f in fl)]
+        lines.append(f"| {factor} | {len(fl)} | " + " | ".join(f"{c} ({c / len(fl):.2f})" for c in cells) + " |")
+    head = ["# Relevance of the trials cited for a move (automatic)", "",
+            *command_lines(graph_version=graph_version_of(args.store), graph_build=graph_recipe_of(args.store)),
+            run.line(), ""]
+    text = "\n".join(head + lines) + "\n"
+    args.out.write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -195,8 +314,16 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--judgments", type=Path, default=REPO / "tests" / "data" / "grounding_audit" / "judgments.tsv")
     c.add_argument("--store", type=Path, required=True)
     c.add_argument("--out", type=Path, default=RESULTS)
+    r = sub.add_parser("relevance")
+    r.add_argument("--sheet", type=Path, default=REPO / "tests" / "data" / "grounding_audit" / "sheet.tsv")
+    r.add_argument("--judgments", type=Path, default=REPO / "tests" / "data" / "grounding_audit" / "judgments.tsv")
+    r.add_argument("--store", type=Path, required=True)
+    r.add_argument("--data-dir", type=Path, default=None)
+    r.add_argument("--trials", type=int, default=200)
+    r.add_argument("--seed", type=int, default=20261201)
+    r.add_argument("--out", type=Path, default=RELEVANCE)
     args = ap.parse_args(argv)
-    return cmd_sample(args) if args.cmd == "sample" else cmd_score(args)
+    return {"sample": cmd_sample, "score": cmd_score, "relevance": cmd_relevance}[args.cmd](args)
 
 
 if __name__ == "__main__":

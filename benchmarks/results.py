@@ -47,7 +47,8 @@ from provenance import (  # noqa: E402
     PREDICTION_RECIPE, command_line, graph_recipe_of, graph_version_of, normalise_recipe,
 )
 RESULTS = HERE / "results"
-ORDER = ["learned_operator.md", "throughput.md", "evaluation.md", "verifier.md", "grounding_audit.md", "resolution.md", "gold_counts.md",
+ORDER = ["learned_operator.md", "throughput.md", "evaluation.md", "verifier.md", "grounding_audit.md",
+         "grounding_relevance.md", "resolution.md", "gold_counts.md",
          "kg_write.md", "kg_build.md", "sources_rdf.md", "reasoning.md", "main_job.md", "train.md",
          "adapter_downstream.md", "distill.md"]
 
