@@ -226,7 +226,7 @@ def prior_success(rows: Sequence[tuple[Edge, Node, int | None]], *, prior: float
 # -- facts for one change -------------------------------------------------------------------------
 
 
-def _add(bucket: list[tuple[int, AnyEdge]], tier: int, edges: Iterable[AnyEdge]) -> None:
+def _add(bucket: list[tuple[float, AnyEdge]], tier: float, edges: Iterable[AnyEdge]) -> None:
     bucket.extend((tier, e) for e in edges)
 
 
@@ -239,11 +239,13 @@ _DISEASE_TRIALS_READ = 60
 
 
 def _one_of_each(labelled: Sequence[tuple[AnyEdge, int | None]], own: Mapping[str, list[AnyEdge]],
-                 other: Mapping[str, list[AnyEdge]]) -> list[AnyEdge]:
-    """One side's tier-0 facts: its first (by fact id) succeeded and failed labelled trial, and one
-    edge to the first gene ``own`` reaches that ``other`` does not (a target or disease gene the
-    other side lacks)."""
-    out = [min((e for e, y in labelled if y == outcome), key=lambda e: e.fact_id, default=None) for outcome in (1, 0)]
+                 other: Mapping[str, list[AnyEdge]], rank: Mapping[str, int] | None = None) -> list[AnyEdge]:
+    """One side's tier-0 facts: its first (by ``rank`` of the trial, then fact id) succeeded and
+    failed labelled trial, and one edge to the first gene ``own`` reaches that ``other`` does not (a
+    target or disease gene the other side lacks)."""
+    r = rank or {}
+    out = [min((e for e, y in labelled if y == outcome), key=lambda e: (r.get(e.source, 0), e.fact_id), default=None)
+           for outcome in (1, 0)]
     only = sorted(set(own) - set(other))
     return [e for e in out if e is not None] + (own[only[0]][:1] if only else [])
 
@@ -338,10 +340,11 @@ def facts_for_change(
     a_ids, t_ids = list(dict.fromkeys(anchor_ids)), list(dict.fromkeys(target_ids))
     a_set, t_set = set(a_ids), set(t_ids)
     ctx = list(dict.fromkeys(context_ids))
-    bucket: list[tuple[int, AnyEdge]] = []
+    bucket: list[tuple[float, AnyEdge]] = []
     OUT, IN, BOTH = Direction.OUT, Direction.IN, Direction.BOTH
     if factor in (Factor.DRUG, Factor.DOSE, Factor.ARM):
         both = tuple(t_ids + a_ids)
+        ctx_diseases = {c for c in ctx if not c.startswith(_DRUG_PREFIXES + ("clinicaltrials:",))}
         got = store.expand(
             [
                 Hop(both, (R.TARGETS,), OUT, detail=False),
@@ -349,15 +352,20 @@ def facts_for_change(
                 Hop(both, (R.TESTS,), IN),
                 Hop(tuple(t_ids), (R.CAUSES,), OUT, limit=3),
                 Hop(tuple(a_ids), (R.CAUSES,), OUT, limit=3),
+                Hop(tuple(sorted(ctx_diseases)), ONTOLOGY_RELATIONS, BOTH, detail=False),
             ],
             node_properties=_FACT_NODE_PROPERTIES,
         )
-        targets, indications, tests, se_t, se_a = got.edges
+        targets, indications, tests, se_t, se_a, ctx_ontology = got.edges
         ta, tt = _by_end(targets, a_set, at_source=True), _by_end(targets, t_set, at_source=True)
-        ctx_diseases = {c for c in ctx if not c.startswith(_DRUG_PREFIXES + ("clinicaltrials:",))}
         ind = [e for e in indications if e.target in ctx_diseases]
         t_rows = [r for r in _trial_rows(tests, t_set, got.nodes, hide) if r[2] is not None]
         a_rows = [r for r in _trial_rows(tests, a_set, got.nodes, hide) if r[2] is not None]
+        # a drug's trials in the diseases in play come first: a trial of the same drug in another
+        # disease states the drug's record as much, but a reader rightly finds it a poor reason
+        rank = _disease_rank(store, [r[1].id for r in t_rows + a_rows], ctx_diseases, ctx_ontology)
+        t_rows.sort(key=lambda r: rank.get(r[1].id, 0))
+        a_rows.sort(key=lambda r: rank.get(r[1].id, 0))
         # tier 0: one fact of each kind of evidence per side (a succeeded and a failed labelled
         # trial, an indication, a target the other side lacks), so every kind of change a step
         # can make has a fact that states it, however many shared targets there are
@@ -367,15 +375,17 @@ def facts_for_change(
                            key=lambda e: (e.target not in ctx_diseases, e.fact_id))
         a_own, t_own = changed_sides(a_set, t_set)
         for side, rows, own, other in ((t_own, t_rows, tt, ta), (a_own, a_rows, ta, tt)):
-            _add(bucket, 0, _one_of_each([(r[0], r[2]) for r in rows if r[0].target in side], own, other))
+            _add(bucket, 0, _one_of_each([(r[0], r[2]) for r in rows if r[0].target in side], own, other, rank))
             _add(bucket, 0, [e for e in approvals if e.source in side][:1])
         for gene in sorted(set(ta) & set(tt)):
             _add(bucket, 1, ta[gene] + tt[gene])
         _add(bucket, 2, [e for e in ind if e.source in t_set])
         _add(bucket, 3, [e for e in ind if e.source in a_set])
-        _add(bucket, 4, [r[0] for r in t_rows if r[0].target in t_own])
-        _add(bucket, 6, [r[0] for r in a_rows if r[0].target in a_own])
-        _add(bucket, 8, [r[0] for r in t_rows + a_rows])  # trials of the drugs both sides keep
+        # (inside a tier: trials in the diseases in play, then in their ontology neighbours, then the rest)
+        for tier, rows in ((4, [r for r in t_rows if r[0].target in t_own]), (6, [r for r in a_rows if r[0].target in a_own]),
+                           (8, t_rows + a_rows)):  # 8: trials of the drugs both sides keep
+            for r in rows:
+                _add(bucket, tier + rank.get(r[1].id, 0) / 10, [r[0]])
         for gene in sorted(set(tt) - set(ta)):
             _add(bucket, 5, tt[gene])
         for gene in sorted(set(ta) - set(tt)):
@@ -462,6 +472,21 @@ def facts_for_change(
         ordered = [e if isinstance(e, Edge) else full[e.fact_id] for e in ordered]
         nodes = ChainMap(more.nodes, got.nodes)  # type: ignore[arg-type]
     return [Fact(e.fact_id, describe_edge(e, nodes, hide_outcomes=hide), e) for e in ordered]  # type: ignore[arg-type]
+
+
+def _disease_rank(store: GraphStore, trial_ids: Sequence[str], diseases: set[str],
+                  ontology: Iterable[AnyEdge]) -> dict[str, int]:
+    """Trial id -> 0 if it studied one of ``diseases``, 1 one of their ontology neighbours (over
+    the already-read ``ontology`` edges at them), 2 neither; empty without trials or diseases
+    (one typed read of the trials' STUDIES edges)."""
+    if not trial_ids or not diseases:
+        return {}
+    near = set(_related(ontology, diseases))
+    studied = store.expand([Hop(tuple(sorted(set(trial_ids))), (R.STUDIES,), Direction.OUT, detail=False)]).edges[0]
+    rank = dict.fromkeys(trial_ids, 2)
+    for e in studied:
+        rank[e.source] = min(rank[e.source], 0 if e.target in diseases else 1 if e.target in near else 2)
+    return rank
 
 
 def _ontology_links(ontology: Sequence[AnyEdge], a: set[str], b: set[str]) -> list[AnyEdge]:

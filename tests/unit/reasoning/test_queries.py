@@ -39,6 +39,21 @@ def test_a_trial_fact_says_what_its_trial_was_about(store):
     assert studies and studies[0].startswith("NCT00000004 (phase 3, succeeded) STUDIES hepatocellular carcinoma [with sorafenib] (")
 
 
+def test_a_drug_s_trials_in_the_diseases_in_play_are_shown_first(store):
+    """Metformin failed in type 2 diabetes (trial 6) and in hepatocellular carcinoma (trial 7): for
+    a swap in HCC, or in cancer (HCC's ontology parent), the HCC trial is the one shown; in type 2
+    diabetes, the diabetes trial. Either states metformin's record; only one is a reason here."""
+    G.load(store)
+
+    def first_metformin_trial(context: str) -> str:
+        facts = queries.facts_for_change(store, Factor.DRUG, [G.SUNITINIB], [G.METFORMIN], context_ids=[context], budget=20)
+        return next(f.edge.source for f in facts if f.edge.type.value == "TESTS" and f.edge.target == G.METFORMIN)
+
+    assert first_metformin_trial(G.HCC) == G.trial(7)
+    assert first_metformin_trial(G.CANCER) == G.trial(7)
+    assert first_metformin_trial(G.T2D) == G.trial(6)
+
+
 def test_listed_names_shown_in_a_fact_skip_comparators_and_brackets():
     from kgimagine.kg.model import Node
     from kgimagine.types import NodeLabel
