@@ -421,8 +421,10 @@ def facts_for_change(
         for gene in sorted(set(ga) & set(gt)):
             _add(bucket, 1, ga[gene] + gt[gene])
         _add(bucket, 2, _ontology_links(ontology, a_set & set(got.nodes), t_set & set(got.nodes)))
+        # the anchor's drugs' indications in either side's diseases state the known-indication
+        # change a disease step makes: before shared genes and ontology links, which state none
         ind = [e for e in indications if e.target in t_set | a_set]
-        _add(bucket, 3, sorted(ind, key=lambda e: (e.target not in t_set, e.fact_id)))
+        _add(bucket, 0.5, sorted(ind, key=lambda e: (e.target not in t_set, e.fact_id)))
         # trials of the drugs in the target disease, with known outcomes: a second read, from
         # those few trials (a disease can have thousands of trials)
         # (skipped when the tiers above already fill the budget: they come first)

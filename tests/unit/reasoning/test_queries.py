@@ -87,6 +87,11 @@ def test_disease_swap_facts_and_features(store):
     first = facts[:kinds.index("SUBCLASS_OF")]
     assert any(f.edge.type.value == "STUDIES" for f in first)
     assert any(f.edge.type.value == "ASSOCIATED_WITH" and f.edge.target != "ncbigene:5159" for f in first)
+    # the drug's indication in a side's disease (the known-indication change the step makes) comes
+    # before the shared gene and the ontology link, which state no change
+    treats = kinds.index("TREATS")
+    assert facts[treats].text.startswith("Sorafenib TREATS hepatocellular carcinoma")
+    assert treats < min(i for i, f in enumerate(facts) if f.edge.target == "ncbigene:5159") and treats < kinds.index("SUBCLASS_OF")
     f = queries.change_features(store, Factor.DISEASE, [G.HCC], [G.GIST], context_ids=[G.SORAFENIB])
     assert set(f) == set(queries.FEATURE_NAMES)
     assert abs(f["gene_jaccard"] - 1 / 3) < 1e-9  # {KDR, PDGFRB} vs {KIT, PDGFRB}
