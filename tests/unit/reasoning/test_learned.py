@@ -65,17 +65,33 @@ def fitted(lstore):
     return model, pool
 
 
+def _in_target_diseases(ev, target, anchor):
+    """The anchor's drugs with the target's diseases (None when the diseases are the same)."""
+    from kgimagine.trials.evidence import ResolvedEntities
+
+    a_ent, t_ent = ev.resolve(anchor), ev.resolve(target)
+    if set(a_ent.disease_ids) == set(t_ent.disease_ids):
+        return None
+    return ResolvedEntities(drug_ids=a_ent.drug_ids, disease_ids=t_ent.disease_ids, comparator=a_ent.comparator,
+                            n_listed_drugs=a_ent.n_listed_drugs)
+
+
 def _record_move(model, ev, factor, target, anchor, akey, *, split=True):
     """What a step of ``factor`` from ``anchor`` to ``target`` moves by, from the model's weights:
     the change of the factor's step score between the two sides' records (the anchor's trial left
     out of both). With ``split``, the known indication that the disease change makes (the anchor's
-    drugs in the target's diseases against the anchor's) moves the disease step, not the drug step."""
+    drugs in the target's diseases against the anchor's) moves the disease step, not the drug step;
+    and a drug step starts from the anchor's drugs read in the target's diseases (the target's
+    trial left out too)."""
     from kgimagine.types import Factor
 
     t_rec = model.step_score(factor, ev.evidence(target, exclude={akey}).features[factor])
     a_rec = model.step_score(factor, ev.evidence(anchor, exclude={akey}).features[factor])
     if not split:
         return t_rec - a_rec
+    mixed = _in_target_diseases(ev, target, anchor)
+    if factor is Factor.DRUG and mixed is not None:
+        return t_rec - model.step_score(factor, ev.evidence(anchor, exclude={akey, target.key}, entities=mixed).features[factor])
     w = model.meta["weights"]["drug:known_indication"]
     scale = dict(zip(model.meta["columns"], model.scale))["drug:known_indication"]
     a_ent, t_ent = ev.resolve(anchor), ev.resolve(target)
@@ -243,17 +259,26 @@ def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
                             continue
                         key = f.subject.removeprefix("clinicaltrials:")
                         # its leave-one-out effect on the step: on the target's score minus on the
-                        # anchor's, each where that side's record holds the trial
+                        # anchor's, each where that side's record holds the trial (a drug's record:
+                        # its trials in the disease family; a drug step reads the anchor's drugs in
+                        # the target's diseases)
                         effect = 0.0
                         # (neither side reads the anchor's own outcome: it is the chain's start)
                         akey = chain.anchor_id.removeprefix("clinicaltrials:")
-                        for side, (desc, ex) in ((1, (op._targets[out.key][1], {akey})),
-                                                 (-1, (pool[akey][0], {akey}))):
-                            ent = ev.resolve(desc)
-                            held = ev.pool_trials(drugs=ent.drug_ids) if s.factor is Factor.DRUG else ev.pool_trials(diseases=ent.disease_ids)
+                        target, anchor = op._targets[out.key][1], pool[akey][0]
+                        mixed = _in_target_diseases(ev, target, anchor) if s.factor is Factor.DRUG else None
+                        a_side = (anchor, {akey, target.key}, mixed) if mixed is not None else (anchor, {akey}, None)
+                        for side, (desc, ex, ents) in ((1, (target, {akey}, None)), (-1, a_side)):
+                            ent = ents or ev.resolve(desc)
+                            if s.factor is Factor.DRUG:
+                                family = set(ent.disease_ids) | set(ev.related(ent.disease_ids))
+                                held = {m for m in ev.pool_trials(drugs=ent.drug_ids)
+                                        if not family or set(ev.resolve(pool[m][0]).disease_ids) & family}
+                            else:
+                                held = ev.pool_trials(diseases=ent.disease_ids)
                             if key in held and key not in ex:
-                                with_it = model.step_score(s.factor, ev.evidence(desc, exclude=ex).features[s.factor])
-                                without = model.step_score(s.factor, ev.evidence(desc, exclude=ex | {key}).features[s.factor])
+                                with_it = model.step_score(s.factor, ev.evidence(desc, exclude=ex, entities=ents).features[s.factor])
+                                without = model.step_score(s.factor, ev.evidence(desc, exclude=ex | {key}, entities=ents).features[s.factor])
                                 effect += side * (with_it - without)
                         # kept only where it points the way the fact reads
                         agrees = effect * reading[f.fact_id] > 0
@@ -278,6 +303,30 @@ def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
                     assert all(signs[f.fact_id] == 0.0 for f in step.facts if f.relation in ("TARGETS", "ASSOCIATED_WITH"))
     assert steps and checked > 0 and recs > 0 and shifted > 0
     assert all(s.supported for s in steps), [s.error for s in steps if not s.supported]
+
+
+def test_no_step_moves_by_the_target_s_own_outcome(lstore, fitted):
+    """A target that is a labelled trial of the graph (e.g. `predict` on a validation trial whose
+    label the graph holds, or a teacher chain) is hidden from its own facts; the anchor's record
+    must not read it either, or a step would move by the very outcome being predicted. Flipping
+    the target's label in the pool leaves every step's move unchanged."""
+    from kgimagine.types import Factor
+
+    model, pool = fitted
+    moves = []
+    for flip in (False, True):
+        for key in sorted(pool)[:12]:
+            p = dict(pool)
+            if flip:
+                p[key] = (pool[key][0], 1 - pool[key][1])
+            op = LearnedOperator(lstore, model, pool=p)
+            op.prepare_target(key, pool[key][0])
+            anchors = [a for a in sorted(pool) if a != key and op._holds(pool[a][0], key)][:4]
+            moves.append([round(op.delta(f, f"clinicaltrials:{a}", key), 9) for a in anchors
+                          for f in (Factor.DISEASE, Factor.DRUG)])
+    n = len(moves) // 2
+    assert any(m for m in moves[:n]) and any(x != 0 for m in moves[:n] for x in m)
+    assert moves[:n] == moves[n:]
 
 
 def test_a_labelled_training_trial_gets_its_out_of_fold_scores(lstore, fitted):
@@ -375,9 +424,16 @@ def test_known_indication_moves_the_step_whose_change_makes_it(lstore, fitted):
     assert op.records.indicated([G.IMATINIB], [G.GIST]) == 1.0 and op.records.indicated([G.IMATINIB], [G.HCC]) == 0.0
     w = model.meta["weights"]["drug:known_indication"]
     scale = dict(zip(model.meta["columns"], model.scale))["drug:known_indication"]
-    shift = a_rec[Factor.DRUG.value] - plain[Factor.DRUG.value]
-    assert shift == pytest.approx(-model.platt[0] * w / scale) and shift < 0
+    shift = -model.platt[0] * w / scale  # the indication lost with GIST
     assert a_rec[Factor.DISEASE.value] == pytest.approx(plain[Factor.DISEASE.value] - shift)
+    # the drug step starts from imatinib read in HCC: the lost indication and its trials in HCC's
+    # family instead of GIST's (that re-reading joins the chain's start, not a step)
+    anchor = pool[akey][0]
+    mixed = _in_target_diseases(op.records, target, anchor)
+    d = Factor.DRUG
+    reread = (model.step_score(d, op.records.evidence(anchor, exclude={akey, "new-hcc"}, entities=mixed).features[d])
+              - model.step_score(d, op.records.evidence(anchor, exclude={akey}).features[d]))
+    assert a_rec[d.value] - plain[d.value] == pytest.approx(reread) and reread != pytest.approx(shift)
 
     def step(factor, a_ids, t_ids, a_val, t_val):
         facts = queries.facts_for_change(lstore, factor, a_ids, t_ids, budget=40,

@@ -19,6 +19,10 @@ its residual (observed outcome minus that estimate); ``lam`` is fitted on the po
 anchors add nothing), so the similarity-weighted mean of the chains' ends is the model's estimate
 plus the anchors' shrunk residuals.
 
+A drug's record is its trials in the trial's disease family (``trials.evidence``), so a drug step
+moves from the anchor's drugs to the target's both read in the target's diseases; reading the
+anchor's drugs there instead of in its own diseases joins the chain's start.
+
 A step moves only by the columns one shown fact changes the way a reader of it expects
 (``STEP_COLUMNS``: prior success rates, indications); counts, neighbour records and design columns
 form the graph-summary part applied at the chain's start. Every step cites the retrieved graph
@@ -56,6 +60,7 @@ from kgimagine.traces import (
 from kgimagine.trials.evidence import (
     FACTOR_FEATURES,
     EvidenceBuilder,
+    ResolvedEntities,
     TrialDescription,
     labelled_pool,
     phase_group,
@@ -172,10 +177,10 @@ class LearnedModel:
 
     # -- scoring --------------------------------------------------------------------------
     def _row(self, desc: TrialDescription, evidence: EvidenceBuilder, *, exclude: Sequence[str] = (),
-             text_score: float | None = None) -> list[float]:
+             text_score: float | None = None, entities: ResolvedEntities | None = None) -> list[float]:
         if text_score is None and any(name == TEXT_COLUMN for _, name in self.cols):
             text_score = float(self.text_model.score([desc.criteria])[0]) if self.text_model else 0.0
-        return _row(self.cols, desc, evidence, exclude=exclude, text_score=text_score)
+        return _row(self.cols, desc, evidence, exclude=exclude, text_score=text_score, entities=entities)
 
     def scores_from_row(self, row: Sequence[float]) -> dict[str, float]:
         """Calibrated logit part of each factor (centred on the pool's mean trial); the columns no
@@ -351,9 +356,11 @@ class LearnedModel:
 
 
 def _row(cols: Sequence[tuple[Factor, str]], desc: TrialDescription, evidence: EvidenceBuilder, *,
-         exclude: Sequence[str] = (), text_score: float | None = None) -> list[float]:
-    """The model's columns for one trial: its evidence features, and ``text_score`` in the text column."""
-    ev = evidence.evidence(desc, exclude=exclude)
+         exclude: Sequence[str] = (), text_score: float | None = None,
+         entities: ResolvedEntities | None = None) -> list[float]:
+    """The model's columns for one trial: its evidence features (of ``entities`` when given), and
+    ``text_score`` in the text column."""
+    ev = evidence.evidence(desc, exclude=exclude, entities=entities)
     return [float(text_score or 0.0) if name == TEXT_COLUMN else ev.features[factor][FACTOR_FEATURES[factor].index(name)]
             for factor, name in cols]
 
@@ -444,13 +451,15 @@ NO_MOVE = 0.005
 
 @dataclass
 class _SideRecord:
-    """One side of a step as ``LearnedOperator._trial_effect`` reads it: the side's description,
-    the pool keys its score never reads, the pool trials its record holds (of its drugs or
-    diseases), and its step score with all of them (None until first needed)."""
+    """One side of a step as ``LearnedOperator._trial_effect`` reads it: the side's description
+    (and the entities read, when not its own), the pool keys its score never reads, the pool
+    trials its record holds (of its drugs in its disease family, or of its diseases), and its step
+    score with all of them (None until first needed)."""
 
     desc: TrialDescription
     exclude: frozenset[str]
     members: set[str]
+    entities: ResolvedEntities | None = None
     score: float | None = None
 
 
@@ -467,7 +476,8 @@ class LearnedOperator:
     #: step could cite what moved it. The chain's steps are the graph-evidence factors.
     start_factors: frozenset[Factor] = frozenset({Factor.POPULATION, Factor.PHASE})
     #: What the chain's start holds besides the anchor's estimate (shown with the aggregate).
-    start_note = "chains start with the target's text, phase and graph-summary scores (no single fact states them)"
+    start_note = ("chains start with the target's text, phase and graph-summary scores, and the anchor's drugs "
+                  "read in the target's diseases (no single fact states them)")
 
     def __init__(self, store: GraphStore, model: LearnedModel, *, evidence: EvidenceBuilder | None = None,
                  pool: Mapping[str, tuple[TrialDescription, int]] | None = None, source: str = "") -> None:
@@ -499,6 +509,9 @@ class LearnedOperator:
         self._target_records: dict[str, dict[str, float]] = {}  # target key -> record (out-of-fold targets)
         #: (target key, anchor key) -> the target's record as a step from that anchor reads it (``_target_record``)
         self._pair_records: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()
+        #: (target key, anchor key) -> ``_in_target_diseases``
+        self._anchor_records: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()
+        self._mixed: OrderedDict[tuple[str, str], tuple[TrialDescription, ResolvedEntities, frozenset[str], float] | None] = OrderedDict()
 
     @classmethod
     def load(cls, path: str | Path, store: GraphStore) -> "LearnedOperator":
@@ -538,6 +551,10 @@ class LearnedOperator:
         self._signs.clear()  # fact signs read the targets' descriptions
         for memo in [m for m in self._pair_records if m[0] == key]:
             del self._pair_records[memo]
+        for memo in [m for m in self._mixed if m[0] == key]:
+            del self._mixed[memo]
+        for memo in [m for m in self._anchor_records if m[0] == key]:
+            del self._anchor_records[memo]
         self._targets.move_to_end(key)
         while len(self._targets) > 512:
             gone, _ = self._targets.popitem(last=False)
@@ -566,8 +583,10 @@ class LearnedOperator:
                 self._records.popitem(last=False)
         return hit
 
-    def _parts_on_records(self, desc: TrialDescription, exclude: Sequence[str] = ()) -> dict[str, float]:
-        scores = self.model.scores_from_row(self.model._row(desc, self.records, exclude=exclude, text_score=0.0))
+    def _parts_on_records(self, desc: TrialDescription, exclude: Sequence[str] = (),
+                          entities: ResolvedEntities | None = None) -> dict[str, float]:
+        row = self.model._row(desc, self.records, exclude=exclude, text_score=0.0, entities=entities)
+        scores = self.model.scores_from_row(row)
         return {f.value: scores[f.value] for f in STEP_COLUMNS}
 
     def _holds(self, desc: TrialDescription, trial_key: str) -> bool:
@@ -605,14 +624,59 @@ class LearnedOperator:
         tr = self._target_record(anchor_key, target_key)
         if got is None or tr is None:
             return None
-        a = self._record(anchor_key.removeprefix("clinicaltrials:")) or got[0]
+        a = self._anchor_record(anchor_key.removeprefix("clinicaltrials:"), target_key) or got[0]
         a_parts = {f: a.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)}
         shift = self._indication_shift(anchor_key, target_key)
         # known indication is of the drugs IN the diseases: the part the diseases change moves the
         # disease step (the plan changes the disease first), the drug step the rest
-        a_parts[Factor.DRUG.value] += shift
         a_parts[Factor.DISEASE.value] -= shift
+        # the drug step moves from the anchor's drugs to the target's, both read in the target's
+        # diseases (their record there, their indications there); reading the anchor's drugs'
+        # record there instead of in its own diseases is no step: it joins the chain's start
+        mixed = self._in_target_diseases(anchor_key, target_key)
+        a_parts[Factor.DRUG.value] = (a_parts[Factor.DRUG.value] + shift) if mixed is None else mixed[3]
         return a_parts, {f: tr.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)}
+
+    def _anchor_record(self, anchor: str, target_key: str) -> dict[str, float] | None:
+        """The anchor's record as a step reads it: ``_record``, without the target's own trial when
+        the target is a labelled pool trial the record holds (its outcome is what is predicted: no
+        step moves by it, and the target's side never reads it either)."""
+        t = self._targets.get(target_key)
+        got = self.pool.get(anchor)
+        if t is None or got is None or t[1].key == anchor or t[1].key not in self.record_pool \
+                or not self._holds(got[0], t[1].key):
+            return self._record(anchor)
+        memo = (target_key, anchor)
+        if memo not in self._anchor_records:
+            self._anchor_records[memo] = self._parts_on_records(got[0], exclude=(anchor, t[1].key))
+            while len(self._anchor_records) > 4096:
+                self._anchor_records.popitem(last=False)
+        return self._anchor_records[memo]
+
+    def _in_target_diseases(self, anchor_key: str, target_key: str) \
+            -> tuple[TrialDescription, ResolvedEntities, frozenset[str], float] | None:
+        """The anchor's drugs read in the target's diseases, as a drug step's anchor side: (the
+        anchor's description, the entities read, the pool keys left out: the anchor and the target,
+        their drug step part). None when the diseases are the same (the anchor's own record) or a
+        side is unknown."""
+        a = anchor_key.removeprefix("clinicaltrials:")
+        anchor, t = self.pool.get(a), self._targets.get(target_key)
+        if anchor is None or t is None:
+            return None
+        memo = (target_key, a)
+        if memo not in self._mixed:
+            ae, te = self.records.resolve(anchor[0]), self.records.resolve(t[1])
+            hit = None
+            if set(ae.disease_ids) != set(te.disease_ids):
+                mixed = ResolvedEntities(drug_ids=ae.drug_ids, disease_ids=te.disease_ids, comparator=ae.comparator,
+                                         n_listed_drugs=ae.n_listed_drugs)
+                ex = frozenset({a, t[1].key})
+                part = self._parts_on_records(anchor[0], exclude=tuple(ex), entities=mixed)[Factor.DRUG.value]
+                hit = (anchor[0], mixed, ex, part)
+            self._mixed[memo] = hit
+            while len(self._mixed) > 4096:
+                self._mixed.popitem(last=False)
+        return self._mixed[memo]
 
     def _indication_shift(self, anchor_key: str, target_key: str) -> float:
         """The known-indication change that the disease change makes: the anchor's drugs in the
@@ -672,8 +736,9 @@ class LearnedOperator:
         if side == _SIDE_TARGET:  # (``evidence`` always leaves the described trial itself out; neither
             got = self._targets.get(step.target_key or "")  # side reads the anchor's own outcome)
             return (got[1], frozenset({key}) if key else frozenset()) if got else None
-        got_a = self.pool.get(key)
-        return (got_a[0], frozenset({key})) if got_a else None
+        got_a, t = self.pool.get(key), self._targets.get(step.target_key or "")
+        # (nor the target's own trial, when it is a labelled pool trial: see ``_anchor_record``)
+        return (got_a[0], frozenset({key, t[1].key}) if t else frozenset({key})) if got_a else None
 
     def _side_record(self, step: StepInput, side: float) -> _SideRecord | None:
         """One side's record for the step (its step score is filled in when first needed)."""
@@ -681,10 +746,12 @@ class LearnedOperator:
         if got is None:
             return None
         desc, ex = got
-        ent = self.records.resolve(desc)
-        members = (self.records.pool_trials(drugs=ent.drug_ids) if step.factor is Factor.DRUG
-                   else self.records.pool_trials(diseases=ent.disease_ids))
-        return _SideRecord(desc, ex, members)
+        if step.factor is Factor.DRUG:  # both sides' drugs in the target's diseases
+            mixed = self._in_target_diseases(step.anchor_id or "", step.target_key or "") if side == _SIDE_ANCHOR else None
+            if mixed is not None:
+                return _SideRecord(mixed[0], mixed[2], self.records.drug_members(mixed[1]), mixed[1])
+            return _SideRecord(desc, ex, self.records.drug_members(self.records.resolve(desc)))
+        return _SideRecord(desc, ex, self.records.pool_trials(diseases=self.records.resolve(desc).disease_ids))
 
     def _side(self, step: StepInput, side: float, memo: dict[float, _SideRecord | None]) -> _SideRecord | None:
         """``_side_record`` read once per step (``memo``: side -> record)."""
@@ -705,8 +772,10 @@ class LearnedOperator:
             if rec is None or trial_key not in rec.members or trial_key in rec.exclude:
                 continue
             if rec.score is None:
-                rec.score = self.model.step_score(step.factor, self.records.evidence(rec.desc, exclude=rec.exclude).features[step.factor])
-            without = self.records.evidence(rec.desc, exclude=rec.exclude | {trial_key}).features[step.factor]
+                rec.score = self.model.step_score(step.factor, self.records.evidence(
+                    rec.desc, exclude=rec.exclude, entities=rec.entities).features[step.factor])
+            without = self.records.evidence(rec.desc, exclude=rec.exclude | {trial_key},
+                                            entities=rec.entities).features[step.factor]
             total += side * (rec.score - self.model.step_score(step.factor, without))
         return total
 
