@@ -129,7 +129,9 @@ class ReasoningNodes:
             if target.unresolved_drugs:
                 flags.append(f"unresolved drugs: {', '.join(target.unresolved_drugs)}")
             if target.unresolved_diseases:
-                flags.append(f"unresolved diseases: {', '.join(target.unresolved_diseases)}")
+                # with no disease in the graph, a drug's record has no disease family to keep to
+                whole = "" if target.disease_ids else " (no disease in the graph: a drug's record is read over all its trials)"
+                flags.append(f"unresolved diseases: {', '.join(target.unresolved_diseases)}{whole}")
         if target.trial_id is not None and target.trial_id in self.index.trials:
             # a user's file may hold a trial whose outcome the graph has: say it is hidden, not used
             split = (self.store.get_node(target.trial_id).properties.get("split") or "?")

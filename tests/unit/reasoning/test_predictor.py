@@ -101,6 +101,10 @@ def test_name_resolution_and_flags(rstore):
     pred = p.predict(TrialSpec.build(drugs=["Sutent", "zz-unknown-999"], diseases=["hepatocellular carcinoma"]))
     assert any("unresolved drugs: zz-unknown-999" in f for f in pred.flags) and not pred.no_graph_support
     assert pred.chains
+    # a target whose diseases are all unknown: its drugs' records cannot keep to a disease family
+    nodis = p.predict(TrialSpec.build(drugs=["Sutent"], diseases=["zz-unknown disease"]))
+    assert "unresolved diseases: zz-unknown disease (no disease in the graph: a drug's record is read over all its trials)" in nodis.flags
+    assert not any("read over all" in f for f in pred.flags)
     by_icd = p.predict(SPECS[1])
     assert by_icd.chains and not by_icd.no_graph_support
     assert not any(f.startswith("outcome known") for f in pred.flags + by_icd.flags)
