@@ -117,13 +117,18 @@ _COMPARATOR_NAME = re.compile(r"placebo|vehicle|sham|standard of care|best suppo
 
 def _listed(node: Node, prop: str) -> str:
     """The first name a trial lists under ``prop`` (no comparator), cut to 40 characters, without
-    brackets (a fact text ends with its one bracketed provenance group), "" if none."""
+    brackets (a fact text ends with its one bracketed provenance group), and ``+N`` when it lists N
+    more (a phase 1 trial of many tumours is not a lung-cancer trial); "" if none."""
     names = node.properties.get(prop) or []
+    shown = []
     for name in [names] if isinstance(names, str) else names:
         text = re.sub(r"\s+", " ", re.sub(r"[()\[\]]", " ", str(name))).strip(" ,;")
-        if text and not _COMPARATOR_NAME.search(text):
-            return text if len(text) <= 40 else text[:39].rstrip() + "…"
-    return ""
+        if text and not _COMPARATOR_NAME.search(text) and text.lower() not in {s.lower() for s in shown}:
+            shown.append(text)
+    if not shown:
+        return ""
+    first = shown[0] if len(shown[0]) <= 40 else shown[0][:39].rstrip() + "…"
+    return first + (f" +{len(shown) - 1}" if len(shown) > 1 else "")
 
 
 def _display(node: Node | None, node_id: str, hide: frozenset[str]) -> str:

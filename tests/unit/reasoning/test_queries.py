@@ -61,6 +61,9 @@ def test_listed_names_shown_in_a_fact_skip_comparators_and_brackets():
     node = Node("clinicaltrials:NCT1", NodeLabel.TRIAL, "NCT1",
                 {"drug_names": ["Placebo", "rad001 (everolimus)"], "disease_names": "x" * 60})
     assert queries._listed(node, "drug_names") == "rad001 everolimus"
+    many = Node("clinicaltrials:NCT2", NodeLabel.TRIAL, "NCT2", {"disease_names": [
+        "non-small-cell lung carcinoma", "prostate cancer", "Prostate Cancer", "bladder cancer"]})
+    assert queries._listed(many, "disease_names") == "non-small-cell lung carcinoma +2"  # 2 more, once each
     assert queries._listed(node, "disease_names") == "x" * 39 + "…"
     assert queries._listed(node, "missing") == ""
 
