@@ -9,7 +9,8 @@ judges a seeded sample of supported, moving steps of the default chain.
    drawn with ``--seed`` from the phase II and III validation files (each trial's own outcome is
    hidden by predict: never an anchor, never a fact), then ``--steps`` supported steps that move
    the estimate, drawn with the same seed; writes the judging sheet (one row per step: the change
-   as ``predict`` shows it, both full values, the move and each cited fact with its side tag).
+   as ``predict`` shows it, both full values, the move, each cited fact with its side tag, and
+   the target's "unresolved" flags as ``predict`` prints them).
 2. ``score``: joins the sheet with the judgments (``step_id, verdict, reason``; verdict
    ``accept`` = the fact is a reason for this move, ``weak`` = true and pointing this way but a
    poor reason, ``reject`` = it does not say what the move claims) and writes
@@ -53,7 +54,7 @@ from kgimagine.reasoning.readable import change_text, side_of, statement, values
 
 FILES = ("phase_II_valid.csv", "phase_III_valid.csv")
 SHEET_COLUMNS = ["step_id", "nctid", "anchor", "factor", "change", "anchor_value", "target_value",
-                 "p_before", "p_after", "direction", "cited"]
+                 "p_before", "p_after", "direction", "cited", "target_flags"]
 VERDICTS = ("accept", "weak", "reject")
 RESULTS = REPO / "benchmarks" / "results" / "grounding_audit.md"
 RELEVANCE = REPO / "benchmarks" / "results" / "grounding_relevance.md"
@@ -93,6 +94,7 @@ def sheet_rows(predictions: list[dict], n_steps: int, seed: int) -> list[dict[st
                     steps.append((pred["nct_id"], chain["anchor_id"].split(":", 1)[-1], s))
     rng = random.Random(seed)
     picked = rng.sample(steps, min(n_steps, len(steps)))
+    flags = {p["nct_id"]: " || ".join(f for f in p.get("flags", []) if f.startswith("unresolved")) for p in predictions}
     out = []
     for i, (nct, anchor, s) in enumerate(picked, 1):
         by_id = {f["fact_id"]: f for f in s["facts"]}
@@ -113,7 +115,7 @@ def sheet_rows(predictions: list[dict], n_steps: int, seed: int) -> list[dict[st
             "change": change_text(values(s["anchor_value"]), values(s["target_value"]), 200),
             "anchor_value": values(s["anchor_value"]), "target_value": values(s["target_value"]),
             "p_before": f"{s['p_before']:.3f}", "p_after": f"{s['p_after']:.3f}", "direction": s["direction"],
-            "cited": " || ".join(dict.fromkeys(cited)),
+            "cited": " || ".join(dict.fromkeys(cited)), "target_flags": flags.get(nct, ""),
         })
     return out
 
@@ -191,6 +193,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     for v in VERDICTS:
         lo, hi = wilson(count[v], n)
         lines.append(f"| {v} | {count[v]} | {count[v] / max(n, 1):.2f} | [{lo:.2f}, {hi:.2f}] |")
+    for folder in args.compare:
+        before = {r["step_id"]: r["verdict"] for r in read_tsv(folder / "judgments.tsv")}
+        m = len(before)
+        where = folder.relative_to(REPO) if folder.is_absolute() and folder.is_relative_to(REPO) else folder
+        lines.append(f"| *earlier sheet `{where}`* | " + ", ".join(
+            f"{v} {sum(x == v for x in before.values())}" for v in VERDICTS) + f" of {m} | "
+            + ", ".join(f"{sum(x == v for x in before.values()) / max(m, 1):.2f}" for v in VERDICTS) + " | |")
     by_factor: dict[str, dict[str, int]] = {}
     for k, r in judged.items():
         by_factor.setdefault(sheet[k]["factor"], dict.fromkeys(VERDICTS, 0))[r["verdict"]] += 1
@@ -275,21 +284,25 @@ def cmd_relevance(args: argparse.Namespace) -> int:
         lines.append(f"| {name} | {len(on)} | {weak_on} ({weak_on / max(len(on), 1):.2f}) | "
                      f"{weak_off} of {len(off)} ({weak_off / max(len(off), 1):.2f}) |")
     lines += ["", f"{len(judged) - len(counted)} judged step(s) cite no labelled trial. \"Weak\" here counts "
-              "every verdict other than accept (there is no reject).", ""]
+              "every verdict other than accept (weak or reject).", ""]
     preds = predict_sample(args.store, data_dir, args.trials, args.seed,
                            skip={r["nctid"] for r in sheet.values()})
     rows = sheet_rows(preds, 10**9, args.seed)
     by_factor: dict[str, list[dict[str, bool]]] = {}
+    no_family = 0  # drug steps flagged "other disease family only" whose target has no disease in the graph
     for r in rows:
         f = rel.flags(r)
         if f is not None:
             by_factor.setdefault(r["factor"], []).append(f)
+            no_family += bool(f[FLAGS[1]] and not rel.family(r["nctid"]))
     lines += [f"## Every supported, moving step of {len(preds)} more trials (seed {args.seed}; none of the sheet's)", "",
               f"{len(rows)} steps, {sum(map(len, by_factor.values()))} of them citing a labelled trial.", "",
               "| factor | steps | " + " | ".join(FLAGS) + " | any flag |", "|---" * (len(FLAGS) + 3) + "|"]
     for factor, fl in sorted(by_factor.items()):
         cells = [sum(f[name] for f in fl) for name in FLAGS] + [sum(any(f.values()) for f in fl)]
         lines.append(f"| {factor} | {len(fl)} | " + " | ".join(f"{c} ({c / len(fl):.2f})" for c in cells) + " |")
+    lines += ["", f"Of the drug steps flagged \"{FLAGS[1]}\", {no_family} have a target none of whose diseases "
+              "the graph holds (no family to keep to: its drugs' records are read over all their trials)."]
     head = ["# Relevance of the trials cited for a move (automatic)", "",
             *command_lines(graph_version=graph_version_of(args.store), graph_build=graph_recipe_of(args.store)),
             run.line(), ""]
@@ -314,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--judgments", type=Path, default=REPO / "tests" / "data" / "grounding_audit" / "judgments.tsv")
     c.add_argument("--store", type=Path, required=True)
     c.add_argument("--out", type=Path, default=RESULTS)
+    c.add_argument("--compare", type=Path, action="append", default=[],
+                   help="a folder with an earlier judged sheet (sheet.tsv, judgments.tsv): its shares are listed too")
     r = sub.add_parser("relevance")
     r.add_argument("--sheet", type=Path, default=REPO / "tests" / "data" / "grounding_audit" / "sheet.tsv")
     r.add_argument("--judgments", type=Path, default=REPO / "tests" / "data" / "grounding_audit" / "judgments.tsv")
