@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     grpo_metrics = None
     if args.grpo_steps:
         grpo_data = work / "grpo.jsonl"
-        write_traces(grpo_data, [e for e in train if e.origin == "pair"][:8] + [e for e in train if e.origin == "chain"][:8])
+        # 32 + 32 candidates: train grpo keeps those within --max-prompt-tokens (about 1 in 6 at 900);
+        # fewer than --prompts-per-step left is an error there, not a run of no step
+        write_traces(grpo_data, [e for e in train if e.origin == "pair"][:32] + [e for e in train if e.origin == "chain"][:32])
         timings["train grpo"] = kgimagine(["train", "grpo", "--data", str(grpo_data), "--out", str(grpo_dir),
                                            "--init", str(sft_dir), "--store", g, "--steps", str(args.grpo_steps),
                                            "--prompts-per-step", "2", "--generations", "2", "--max-new-tokens",

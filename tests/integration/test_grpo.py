@@ -78,3 +78,21 @@ def test_tiny_grpo_run_moves_the_adapter_and_logs_rewards(tmp_path):
     assert {r["outcome_ll"] is None for r in rows} == {True, False}  # the chain step has no outcome reward
     history = json.loads((out / TRAINER_LOG).read_text())
     assert any("rewards/direction/mean" in h for h in history)
+
+
+def test_too_few_prompts_that_fit_is_an_error_not_a_silent_no_op(tmp_path):
+    """A GRPO run whose prompts mostly exceed --max-prompt-tokens used to train nothing and say
+    nothing (the trainer drew no full batch: 0 steps, 0 tensors changed)."""
+    from kgimagine.errors import TrainingError
+    from kgimagine.local_models import ensure_base_model
+    from kgimagine.traces import write_traces
+    from kgimagine.training.grpo import GrpoConfig, run_grpo
+
+    require_smollm2()
+    base = ensure_base_model(cache_dir())
+    data = tmp_path / "steps.jsonl"
+    write_traces(data, _examples())
+    cfg = GrpoConfig(steps=1, prompts_per_step=3, num_generations=2, max_new_tokens=8, device="cpu", seed=0)
+    with pytest.raises(TrainingError, match="2 of 2 prompts fit .* a GRPO step needs 3"):
+        run_grpo(base, [data], tmp_path / "adapter", cfg, lambda answer, step: ([], False))
+    assert not (tmp_path / "adapter" / "adapter_model.safetensors").exists()

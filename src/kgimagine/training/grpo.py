@@ -105,8 +105,10 @@ def run_grpo(
             too_long += 1
             continue
         rows.append(grpo_row(ex, prompt))
-    if not rows:
-        raise TrainingError(f"every prompt is longer than {config.max_prompt_tokens} tokens; raise --max-prompt-tokens")
+    if len(rows) < config.prompts_per_step:  # the trainer would draw no full batch: it would run no step at all
+        raise TrainingError(
+            f"{len(rows)} of {len(rows) + too_long} prompts fit --max-prompt-tokens {config.max_prompt_tokens}; a GRPO "
+            f"step needs {config.prompts_per_step} (--prompts-per-step): give more examples or raise --max-prompt-tokens")
     say(f"{len(rows)} prompts ({too_long} longer than {config.max_prompt_tokens} tokens skipped)")
     torch.manual_seed(config.seed)
     if init_adapter is not None:
@@ -132,6 +134,9 @@ def run_grpo(
         t0 = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - t0
+    if trainer.state.global_step == 0:
+        raise TrainingError(f"GRPO ran no step on {len(rows)} prompts (--prompts-per-step {config.prompts_per_step}); "
+                            "nothing was trained")
     model = trainer.model
     after = lora_state(model)
     changed = sum(1 for k in before if k in after and not torch.equal(before[k], after[k]))
