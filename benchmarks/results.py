@@ -54,8 +54,6 @@ ORDER = ["learned_operator.md", "throughput.md", "evaluation.md", "verifier.md",
 
 #: Units a later change is known to invalidate although their command still runs: unit -> reason.
 INVALIDATED: dict[str, str] = {
-    "distill.md": "trial facts name their trial's disease / drug ('[in ...]') since this run, so teacher prompts "
-                  "changed; a rerun before the rationale fix dropped 319 pairs as unsupported; rerun distill.py",
     "train.md#train_quality_gpu": "training pairs changed after this run (issue 14 item 9: values, start "
                                   "probabilities and population pairs now match serving); rerun train_quality.py",
 }
