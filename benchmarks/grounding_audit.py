@@ -239,10 +239,10 @@ class Relevance:
                 self.targets[t.nctid] = TrialDescription(key=t.nctid, drugs=t.drugs, diseases=t.diseases,
                                                          icd10=t.icdcodes, phase=t.phase, criteria="")
 
-    def family(self, nctid: str) -> set[str]:
-        """The target's resolved diseases and their one-hop ontology neighbours."""
-        ids = set(self.evidence.resolve(self.targets[nctid]).disease_ids)
-        return ids | set(self.evidence.related(ids))
+    def family(self, nctid: str) -> frozenset[str]:
+        """The target's disease family as its drug records read it (``EvidenceBuilder.family``;
+        empty when none of its diseases is in the graph)."""
+        return self.evidence.family(self.evidence.resolve(self.targets[nctid]).disease_ids) or frozenset()
 
     def flags(self, row: dict[str, str]) -> dict[str, bool] | None:
         """The step's ``FLAGS`` (None: it cites no labelled trial, e.g. only indications)."""

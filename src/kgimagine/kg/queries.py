@@ -120,14 +120,15 @@ def _listed(node: Node, prop: str) -> str:
     brackets (a fact text ends with its one bracketed provenance group), and ``+N`` when it lists N
     more (a phase 1 trial of many tumours is not a lung-cancer trial); "" if none."""
     names = node.properties.get(prop) or []
-    shown = []
+    shown: dict[str, str] = {}  # lower-cased name -> first spelling
     for name in [names] if isinstance(names, str) else names:
         text = re.sub(r"\s+", " ", re.sub(r"[()\[\]]", " ", str(name))).strip(" ,;")
-        if text and not _COMPARATOR_NAME.search(text) and text.lower() not in {s.lower() for s in shown}:
-            shown.append(text)
+        if text and not _COMPARATOR_NAME.search(text):
+            shown.setdefault(text.lower(), text)
     if not shown:
         return ""
-    first = shown[0] if len(shown[0]) <= 40 else shown[0][:39].rstrip() + "…"
+    first = next(iter(shown.values()))
+    first = first if len(first) <= 40 else first[:39].rstrip() + "…"
     return first + (f" +{len(shown) - 1}" if len(shown) > 1 else "")
 
 
@@ -368,9 +369,8 @@ def facts_for_change(
         a_rows = [r for r in _trial_rows(tests, a_set, got.nodes, hide) if r[2] is not None]
         # a drug's trials in the diseases in play come first: a trial of the same drug in another
         # disease states the drug's record as much, but a reader rightly finds it a poor reason
+        # (tier 0 picks by it, and it orders the trials inside each trial tier below)
         rank = _disease_rank(store, [r[1].id for r in t_rows + a_rows], ctx_diseases, ctx_ontology)
-        t_rows.sort(key=lambda r: rank.get(r[1].id, 0))
-        a_rows.sort(key=lambda r: rank.get(r[1].id, 0))
         # tier 0: one fact of each kind of evidence per side (a succeeded and a failed labelled
         # trial, an indication, a target the other side lacks), so every kind of change a step
         # can make has a fact that states it, however many shared targets there are

@@ -253,9 +253,10 @@ class EvidenceBuilder:
         n_kept = len(labels) - len(gone)
         base = (self._pool_sum - sum(gone)) / n_kept if n_kept else 0.5
         drugs, diseases = set(ent.drug_ids), set(ent.disease_ids)
+        scope = self.family(diseases)  # the diseases and their ontology neighbours (None: no disease)
         # disease
         dis_members = self.pool_trials(diseases=diseases)
-        rel_members = self.pool_trials(diseases=self.related(diseases)) - dis_members
+        rel_members = self.pool_trials(diseases=(scope or frozenset()) - diseases) - dis_members
         d_rate, d_n = self._rate(dis_members, ex, base)
         r_rate, r_n = self._rate(rel_members, ex, base)
         genes: set[str] = set()
@@ -269,7 +270,6 @@ class EvidenceBuilder:
         for g in targets:
             tgt_members |= self._pool.by_target.get(g, set())
         tgt_members -= drug_members
-        scope = self.family(diseases)
         g_rate, g_n = self._rate(drug_members, ex, base, scope)
         t_rate, t_n = self._rate(tgt_members, ex, base, scope)
         indicated = approved = 0.0

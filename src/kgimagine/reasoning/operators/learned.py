@@ -365,6 +365,16 @@ def _row(cols: Sequence[tuple[Factor, str]], desc: TrialDescription, evidence: E
             for factor, name in cols]
 
 
+def _cached(cache: "OrderedDict[Any, Any]", key: Any, compute: Any, limit: int = 4096) -> Any:
+    """``cache[key]``, computed by ``compute()`` on a miss (None is cached too); the oldest entries
+    go beyond ``limit``."""
+    if key not in cache:
+        cache[key] = compute()
+        while len(cache) > limit:
+            cache.popitem(last=False)
+    return cache[key]
+
+
 def _clip(p: float) -> float:
     return min(max(p, P_MIN), P_MAX)
 
@@ -507,10 +517,12 @@ class LearnedOperator:
         #: pool trial key -> its step parts on the pool as it stands, itself left out (see ``_record``)
         self._records: OrderedDict[str, dict[str, float]] = OrderedDict()
         self._target_records: dict[str, dict[str, float]] = {}  # target key -> record (out-of-fold targets)
-        #: (target key, anchor key) -> the target's record as a step from that anchor reads it (``_target_record``)
+        # (target key, anchor key) -> what a step between them reads; forgotten when the target is re-prepared
+        #: the target's record as a step from that anchor reads it (``_target_record``)
         self._pair_records: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()
-        #: (target key, anchor key) -> ``_in_target_diseases``
+        #: the anchor's record without the target's own trial (``_anchor_record``)
         self._anchor_records: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()
+        #: the anchor's drugs read in the target's diseases (``_in_target_diseases``)
         self._mixed: OrderedDict[tuple[str, str], tuple[TrialDescription, ResolvedEntities, frozenset[str], float] | None] = OrderedDict()
 
     @classmethod
@@ -549,12 +561,9 @@ class LearnedOperator:
                 self._target_records[key] = self._parts_on_records(desc)
         self._targets[key] = (scores, desc)
         self._signs.clear()  # fact signs read the targets' descriptions
-        for memo in [m for m in self._pair_records if m[0] == key]:
-            del self._pair_records[memo]
-        for memo in [m for m in self._mixed if m[0] == key]:
-            del self._mixed[memo]
-        for memo in [m for m in self._anchor_records if m[0] == key]:
-            del self._anchor_records[memo]
+        for cache in (self._pair_records, self._anchor_records, self._mixed):
+            for memo in [m for m in cache if m[0] == key]:
+                del cache[memo]
         self._targets.move_to_end(key)
         while len(self._targets) > 512:
             gone, _ = self._targets.popitem(last=False)
@@ -572,16 +581,10 @@ class LearnedOperator:
         trial itself left out: the records its step facts show. Its out-of-fold parts leave out its
         whole fold instead, so a step between out-of-fold parts would also move by the fold's
         labels, which no shown fact states (None: not a pool trial)."""
-        hit = self._records.get(key)
-        if hit is None:
-            got = self.pool.get(key)
-            if got is None:
-                return None
-            hit = self._parts_on_records(got[0], exclude=(key,))
-            self._records[key] = hit
-            while len(self._records) > 4096:
-                self._records.popitem(last=False)
-        return hit
+        got = self.pool.get(key)
+        if got is None:
+            return None
+        return _cached(self._records, key, lambda: self._parts_on_records(got[0], exclude=(key,)))
 
     def _parts_on_records(self, desc: TrialDescription, exclude: Sequence[str] = (),
                           entities: ResolvedEntities | None = None) -> dict[str, float]:
@@ -603,18 +606,14 @@ class LearnedOperator:
         if t is None:
             return None
         a = anchor_key.removeprefix("clinicaltrials:")
-        memo = (target_key, a)
-        hit = self._pair_records.get(memo)
-        if hit is None:
+
+        def read() -> dict[str, float]:
             desc = t[1]
             if a not in self.record_pool or a == desc.key or not self._holds(desc, a):
-                hit = self._target_records.get(target_key) or t[0]  # its record does not hold the anchor
-            else:
-                hit = self._parts_on_records(desc, exclude=(a,))  # (the described trial is always left out)
-            self._pair_records[memo] = hit
-            while len(self._pair_records) > 4096:
-                self._pair_records.popitem(last=False)
-        return hit
+                return self._target_records.get(target_key) or t[0]  # its record does not hold the anchor
+            return self._parts_on_records(desc, exclude=(a,))  # (the described trial is always left out)
+
+        return _cached(self._pair_records, (target_key, a), read)
 
     def _step_parts(self, anchor_key: str, target_key: str) -> tuple[dict[str, float], dict[str, float]] | None:
         """(anchor, target) step parts a step moves between: each side's record as the pool holds
@@ -646,12 +645,8 @@ class LearnedOperator:
         if t is None or got is None or t[1].key == anchor or t[1].key not in self.record_pool \
                 or not self._holds(got[0], t[1].key):
             return self._record(anchor)
-        memo = (target_key, anchor)
-        if memo not in self._anchor_records:
-            self._anchor_records[memo] = self._parts_on_records(got[0], exclude=(anchor, t[1].key))
-            while len(self._anchor_records) > 4096:
-                self._anchor_records.popitem(last=False)
-        return self._anchor_records[memo]
+        return _cached(self._anchor_records, (target_key, anchor),
+                       lambda: self._parts_on_records(got[0], exclude=(anchor, t[1].key)))
 
     def _in_target_diseases(self, anchor_key: str, target_key: str) \
             -> tuple[TrialDescription, ResolvedEntities, frozenset[str], float] | None:
@@ -663,20 +658,18 @@ class LearnedOperator:
         anchor, t = self.pool.get(a), self._targets.get(target_key)
         if anchor is None or t is None:
             return None
-        memo = (target_key, a)
-        if memo not in self._mixed:
+
+        def read() -> tuple[TrialDescription, ResolvedEntities, frozenset[str], float] | None:
             ae, te = self.records.resolve(anchor[0]), self.records.resolve(t[1])
-            hit = None
-            if set(ae.disease_ids) != set(te.disease_ids):
-                mixed = ResolvedEntities(drug_ids=ae.drug_ids, disease_ids=te.disease_ids, comparator=ae.comparator,
-                                         n_listed_drugs=ae.n_listed_drugs)
-                ex = frozenset({a, t[1].key})
-                part = self._parts_on_records(anchor[0], exclude=tuple(ex), entities=mixed)[Factor.DRUG.value]
-                hit = (anchor[0], mixed, ex, part)
-            self._mixed[memo] = hit
-            while len(self._mixed) > 4096:
-                self._mixed.popitem(last=False)
-        return self._mixed[memo]
+            if set(ae.disease_ids) == set(te.disease_ids):
+                return None
+            mixed = ResolvedEntities(drug_ids=ae.drug_ids, disease_ids=te.disease_ids, comparator=ae.comparator,
+                                     n_listed_drugs=ae.n_listed_drugs)
+            ex = frozenset({a, t[1].key})
+            part = self._parts_on_records(anchor[0], exclude=tuple(ex), entities=mixed)[Factor.DRUG.value]
+            return anchor[0], mixed, ex, part
+
+        return _cached(self._mixed, (target_key, a), read)
 
     def _indication_shift(self, anchor_key: str, target_key: str) -> float:
         """The known-indication change that the disease change makes: the anchor's drugs in the
