@@ -130,7 +130,9 @@ class ReasoningNodes:
                 flags.append(f"unresolved drugs: {', '.join(target.unresolved_drugs)}")
             if target.unresolved_diseases:
                 # with no disease in the graph, a drug's record has no disease family to keep to
-                whole = "" if target.disease_ids else " (no disease in the graph: a drug's record is read over all its trials)"
+                unplaced = getattr(self.operator, "unplaced_note", "")
+                whole = "" if target.disease_ids else (" (no disease in the graph: a drug's record is read over all "
+                                                       f"its trials{'; ' + unplaced if unplaced else ''})")
                 flags.append(f"unresolved diseases: {', '.join(target.unresolved_diseases)}{whole}")
         if target.trial_id is not None and target.trial_id in self.index.trials:
             # a user's file may hold a trial whose outcome the graph has: say it is hidden, not used

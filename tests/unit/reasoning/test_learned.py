@@ -399,6 +399,37 @@ def test_labels_the_graph_does_not_hold_move_the_start_not_a_step(lstore, fitted
     assert plain.records is plain.evidence
 
 
+def test_a_target_with_no_disease_in_the_graph_has_no_record_step(lstore, fitted):
+    """A target naming no disease the graph holds reads its drugs' records over every disease: the
+    estimate keeps that record, but no fact could state a step into diseases the graph does not
+    know (a failed trial in an unrelated disease, an indication that "leaves" by the graph's gap),
+    so the disease and drug changes join each chain's start and the flag says so."""
+    from kgimagine.types import Factor
+
+    model, pool = fitted
+    model.lam = 0.0
+    op = LearnedOperator(lstore, model)
+    pred = Predictor(lstore, op, k=3)
+    crit = _criteria(random.Random(5), True)
+    placed = pred.predict(TrialSpec.build(drugs=["metformin", "sunitinib"], diseases=["hepatocellular carcinoma"],
+                                          phase="phase 2", criteria=crit))  # every anchor differs in drug
+    moving = [s for c in placed.chains for s in c.steps if s.factor in (Factor.DRUG, Factor.DISEASE)
+              and s.direction != "none"]
+    assert moving  # with its disease in the graph, the same trial's record changes are steps
+    for drug in ("metformin", "imatinib"):
+        spec = TrialSpec.build(drugs=[drug, "sunitinib"], diseases=["quantum flux syndrome"], phase="phase 2",
+                               criteria=crit)
+        out = pred.predict(spec)
+        assert any("no disease in the graph" in f and LearnedOperator.unplaced_note in f for f in out.flags)
+        steps = [s for c in out.chains for s in c.steps if s.factor in (Factor.DRUG, Factor.DISEASE)]
+        assert steps and all(s.direction == "none" and s.supported for s in steps)
+        assert all(cl.role == "context" for s in steps for cl in s.claims)
+        estimate = op.target_probability(spec.key())
+        assert all(c.p_end == pytest.approx(estimate, abs=2e-3) for c in out.chains)
+        # the drugs' records, read over every disease, still reach the estimate
+        assert op.evidence.evidence(op._targets[spec.key()][1]).features[Factor.DRUG][0] != 0.0
+
+
 def test_known_indication_moves_the_step_whose_change_makes_it(lstore, fitted):
     """Known indication is of the drugs IN the diseases. Imatinib treats GIST, not HCC: moving an
     imatinib-in-GIST anchor to an imatinib-in-HCC target loses the indication with the disease

@@ -488,6 +488,8 @@ class LearnedOperator:
     #: What the chain's start holds besides the anchor's estimate (shown with the aggregate).
     start_note = ("chains start with the target's text, phase and graph-summary scores, and the anchor's drugs "
                   "read in the target's diseases (no single fact states them)")
+    #: Added to the flag of a target naming no disease the graph holds (``_unplaced``).
+    unplaced_note = "no disease or drug step is read in its diseases: those changes join each chain's start"
 
     def __init__(self, store: GraphStore, model: LearnedModel, *, evidence: EvidenceBuilder | None = None,
                  pool: Mapping[str, tuple[TrialDescription, int]] | None = None, source: str = "") -> None:
@@ -624,6 +626,12 @@ class LearnedOperator:
         if got is None or tr is None:
             return None
         a = self._anchor_record(anchor_key.removeprefix("clinicaltrials:"), target_key) or got[0]
+        t_parts = {f: tr.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)}
+        if self._unplaced(target_key):
+            # no disease of the target in the graph: nothing is read in its diseases, so no fact
+            # could state a step into them (a drug's record spans unrelated diseases, an indication
+            # "leaves" by the graph's gap); the changes join the chain's start
+            return dict(t_parts), t_parts
         a_parts = {f: a.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)}
         shift = self._indication_shift(anchor_key, target_key)
         # known indication is of the drugs IN the diseases: the part the diseases change moves the
@@ -634,7 +642,12 @@ class LearnedOperator:
         # record there instead of in its own diseases is no step: it joins the chain's start
         mixed = self._in_target_diseases(anchor_key, target_key)
         a_parts[Factor.DRUG.value] = (a_parts[Factor.DRUG.value] + shift) if mixed is None else mixed[3]
-        return a_parts, {f: tr.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)}
+        return a_parts, t_parts
+
+    def _unplaced(self, target_key: str) -> bool:
+        """Whether the target names no disease the graph holds (its steps are then not read)."""
+        t = self._targets.get(target_key)
+        return t is not None and not self.records.resolve(t[1]).disease_ids
 
     def _anchor_record(self, anchor: str, target_key: str) -> dict[str, float] | None:
         """The anchor's record as a step reads it: ``_record``, without the target's own trial when
@@ -826,6 +839,8 @@ class LearnedOperator:
             return dict(hit)
         reading = rule_fact_signs(step)  # what each fact says to a reader; a sign against it is dropped
         out: dict[str, float] = {}
+        if self._unplaced(step.target_key or ""):  # no step moves (``_step_parts``): every fact is context
+            return {f.fact_id: 0.0 for f in step.facts}
         sides: dict[float, _SideRecord | None] = {}
         trial_rel = R.TESTS.value if step.factor is Factor.DRUG else R.STUDIES.value
         for f in step.facts:  # each FactRef carries its edge and the outcome its text shows
