@@ -220,6 +220,34 @@ def test_steps_cite_facts_whose_sign_agrees_with_the_move_and_the_strongest_agai
     assert sigmoid(0) == 0.5
 
 
+def test_a_step_cites_trials_of_the_target_s_phase_before_earlier_ones(lstore, fitted):
+    """Among the facts that agree with a move, a trial run in the target's phase or later comes
+    before an earlier-phase one (a reader weighs a phase 1 result little for a phase 3 trial),
+    then the strongest: the claims the reader sees first are the most relevant ones."""
+    from kgimagine.trials.evidence import phase_group
+
+    model, pool = fitted
+    op = LearnedOperator(lstore, model)
+    pred = Predictor(lstore, op, k=3)
+    mixed = reordered = 0
+    for (a, _), (b, _) in itertools.combinations(DRUGS, 2):
+        for disease, _ in DISEASES[:2]:
+            out = pred.predict(TrialSpec.build(drugs=[a.lower(), b.lower()], diseases=[disease], phase="phase 3",
+                                               criteria=_criteria(random.Random(2), True)))
+            for chain in out.chains:
+                for s in chain.steps:
+                    if not s.supported or s.direction == "none":
+                        continue
+                    subject = {f.fact_id: f.subject for f in s.facts}
+                    lead = [fid for c in s.claims if c.role == s.direction for fid in c.facts]
+                    early = [(phase_group(pool[k][0].phase) or "9") < "3" if (k := subject[fid].removeprefix(
+                        "clinicaltrials:")) in pool else False for fid in lead]
+                    assert early == sorted(early), (s.anchor_value, s.target_value, lead)  # never a later-phase one after an earlier one
+                    mixed += len(set(early)) > 1
+                    reordered += bool(early) and not early[0]
+    assert mixed > 0 and reordered > 0
+
+
 def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
     """Columns no single fact states (counts, neighbour records, mechanism overlap, arms listed)
     form the summary part, applied at the chain's start; a step's trial facts carry their

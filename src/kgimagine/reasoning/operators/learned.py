@@ -870,8 +870,11 @@ class LearnedOperator:
             p_after = step.p_before
         signs = self.fact_signs(step)
         want = 1.0 if direction == "up" else -1.0 if direction == "down" else 0.0
+        earlier = self._earlier_phase(step)
+        # facts that agree: trials run in the target's phase or later first (a reader weighs a
+        # phase 1 result little for a phase 3 trial), then the strongest
         agree = distinct_statements(sorted((fid for fid, v in signs.items() if want and v * want > 1e-9),
-                                           key=lambda fid: -abs(signs[fid])), step.facts)
+                                           key=lambda fid: (fid in earlier, -abs(signs[fid]))), step.facts)
         against = distinct_statements(sorted((fid for fid, v in signs.items() if want and v * want < -1e-9),
                                              key=lambda fid: -abs(signs[fid])), step.facts)
         if agree:
@@ -886,11 +889,25 @@ class LearnedOperator:
             claims = [Claim(facts=[fid], role="context") for fid in context[:2]]
         return StepAnswer(direction=direction, probability=p_after, claims=claims, rationale="")
 
+    def _earlier_phase(self, step: StepInput) -> set[str]:
+        """Ids of the step's trial facts whose trial ran in an earlier phase group than the target."""
+        t = self._targets.get(step.target_key or "")
+        target_group = phase_group(t[1].phase) if t else None
+        if target_group is None:
+            return set()
+        out = set()
+        for f in step.facts:
+            got = self.pool.get(f.subject.removeprefix("clinicaltrials:")) if f.relation in _TRIAL_FACTS else None
+            if got is not None and (phase_group(got[0].phase) or "9") < target_group:
+                out.add(f.fact_id)
+        return out
+
     def imagine(self, step: StepInput, *, feedback: str | None = None) -> str:
         return render_step_answer(self.answer(step))
 
 
 _INDICATIONS = frozenset(r.value for r in APPROVAL_RELATIONS)  # the relations the indication features read
+_TRIAL_FACTS = frozenset({R.TESTS.value, R.STUDIES.value})  # a labelled trial's fact (its outcome shown)
 
 
 def _indication_coefs(model: LearnedModel) -> tuple[float, float]:
