@@ -76,6 +76,40 @@ def _in_target_diseases(ev, target, anchor):
                             n_listed_drugs=a_ent.n_listed_drugs)
 
 
+def _changed_only(ev, target, anchor):
+    """(anchor side, target side) entities of a drug step whose sides keep a drug: each side's
+    drugs that change, in the target's diseases (None when no drug is kept)."""
+    from kgimagine.trials.evidence import ResolvedEntities
+
+    a_ent, t_ent = ev.resolve(anchor), ev.resolve(target)
+    kept = set(a_ent.drug_ids) & set(t_ent.drug_ids)
+    if not kept:
+        return None
+    return tuple(ResolvedEntities(drug_ids=tuple(d for d in e.drug_ids if d not in kept), disease_ids=t_ent.disease_ids,
+                                  comparator=e.comparator, n_listed_drugs=e.n_listed_drugs) for e in (a_ent, t_ent))
+
+
+def _changed_move(model, ev, target, anchor, akey):
+    """A drug step's move when its sides keep a drug: each side's step score with the record
+    (drug_rate, the first drug column) read over its drugs that change, its indications over all
+    its drugs in the target's diseases (None when no drug is kept)."""
+    from kgimagine.trials.evidence import ResolvedEntities
+    from kgimagine.types import Factor
+
+    only = _changed_only(ev, target, anchor)
+    if only is None:
+        return None
+    a_ent, t_ent = ev.resolve(anchor), ev.resolve(target)
+    a_all = ResolvedEntities(drug_ids=a_ent.drug_ids, disease_ids=t_ent.disease_ids, comparator=a_ent.comparator,
+                             n_listed_drugs=a_ent.n_listed_drugs)
+    score = []
+    for desc, ex, every, changed in ((anchor, {akey, target.key}, a_all, only[0]), (target, {akey}, t_ent, only[1])):
+        feats = list(ev.evidence(desc, exclude=ex, entities=every).features[Factor.DRUG])
+        feats[0] = ev.evidence(desc, exclude=ex, entities=changed).features[Factor.DRUG][0]
+        score.append(model.step_score(Factor.DRUG, feats))
+    return score[1] - score[0]
+
+
 def _record_move(model, ev, factor, target, anchor, akey, *, split=True):
     """What a step of ``factor`` from ``anchor`` to ``target`` moves by, from the model's weights:
     the change of the factor's step score between the two sides' records (the anchor's trial left
@@ -89,6 +123,9 @@ def _record_move(model, ev, factor, target, anchor, akey, *, split=True):
     a_rec = model.step_score(factor, ev.evidence(anchor, exclude={akey}).features[factor])
     if not split:
         return t_rec - a_rec
+    changed = _changed_move(model, ev, target, anchor, akey) if factor is Factor.DRUG else None
+    if changed is not None:  # a drug both sides keep is no step: the drugs that change only
+        return changed
     mixed = _in_target_diseases(ev, target, anchor)
     if factor is Factor.DRUG and mixed is not None:
         return t_rec - model.step_score(factor, ev.evidence(anchor, exclude={akey, target.key}, entities=mixed).features[factor])
@@ -296,7 +333,11 @@ def test_steps_move_only_by_what_their_facts_state(lstore, fitted):
                         target, anchor = op._targets[out.key][1], pool[akey][0]
                         mixed = _in_target_diseases(ev, target, anchor) if s.factor is Factor.DRUG else None
                         a_side = (anchor, {akey, target.key}, mixed) if mixed is not None else (anchor, {akey}, None)
-                        for side, (desc, ex, ents) in ((1, (target, {akey}, None)), (-1, a_side)):
+                        t_side = (target, {akey}, None)
+                        only = _changed_only(ev, target, anchor) if s.factor is Factor.DRUG else None
+                        if only is not None:  # sides keep a drug: records over the drugs that change
+                            a_side, t_side = (anchor, {akey, target.key}, only[0]), (target, {akey}, only[1])
+                        for side, (desc, ex, ents) in ((1, t_side), (-1, a_side)):
                             ent = ents or ev.resolve(desc)
                             if s.factor is Factor.DRUG:
                                 family = set(ent.disease_ids) | set(ev.related(ent.disease_ids))
@@ -458,6 +499,44 @@ def test_a_target_with_no_disease_in_the_graph_has_no_record_step(lstore, fitted
         assert op.evidence.evidence(op._targets[spec.key()][1]).features[Factor.DRUG][0] != 0.0
 
 
+def test_a_drug_both_sides_keep_carries_no_drug_step(lstore, fitted):
+    """Adding a drug to a kept one changes a pooled record by dilution: the kept drug's trials
+    would carry the step though no fact about them states the change. Each side's record is read
+    over its drugs that change, so no claim cites a trial of a kept drug alone, and the chain
+    still ends at the model's estimate (the difference joins the start)."""
+    from kgimagine.types import Factor
+
+    model, pool = fitted
+    model.lam = 0.0
+    op = LearnedOperator(lstore, model)
+    pred = Predictor(lstore, op, k=3)
+    names = {did: n.lower() for n, did in DRUGS}
+    checked = 0
+    for (a, _), (b, _) in itertools.permutations(DRUGS, 2):
+        spec = TrialSpec.build(drugs=[a.lower(), b.lower()], diseases=[DISEASES[0][0]], phase="phase 2",
+                               criteria=_criteria(random.Random(6), True))
+        out = pred.predict(spec)
+        estimate = op.target_probability(spec.key())
+        for chain in out.chains:
+            akey = chain.anchor_id.removeprefix("clinicaltrials:")
+            kept = {names[d] for d in op.records.resolve(pool[akey][0]).drug_ids} & {a.lower(), b.lower()}
+            for s in chain.steps:
+                if s.factor is not Factor.DRUG or s.direction == "none" or not kept:
+                    continue
+                facts = {f.fact_id: f for f in s.facts}
+                for c in s.claims:
+                    for fid in c.facts:
+                        f = facts[fid]
+                        if f.relation == "TESTS" and f.subject.removeprefix("clinicaltrials:") in pool:
+                            trial_drugs = set(pool[f.subject.removeprefix("clinicaltrials:")][0].drugs)
+                            assert not trial_drugs <= kept, (s.anchor_value, s.target_value, f.text)
+                checked += 1
+            if all(s.supported for s in chain.steps):  # (a move within 0.005 is "none" and not taken)
+                none = sum(s.direction == "none" for s in chain.steps)
+                assert chain.p_end == pytest.approx(estimate, abs=2e-3 + 0.005 * none)
+    assert checked > 0
+
+
 def test_known_indication_moves_the_step_whose_change_makes_it(lstore, fitted):
     """Known indication is of the drugs IN the diseases. Imatinib treats GIST, not HCC: moving an
     imatinib-in-GIST anchor to an imatinib-in-HCC target loses the indication with the disease
@@ -485,14 +564,17 @@ def test_known_indication_moves_the_step_whose_change_makes_it(lstore, fitted):
     scale = dict(zip(model.meta["columns"], model.scale))["drug:known_indication"]
     shift = -model.platt[0] * w / scale  # the indication lost with GIST
     assert a_rec[Factor.DISEASE.value] == pytest.approx(plain[Factor.DISEASE.value] - shift)
-    # the drug step starts from imatinib read in HCC: the lost indication and its trials in HCC's
-    # family instead of GIST's (that re-reading joins the chain's start, not a step)
+    # the drug step reads both sides in HCC (imatinib's lost indication is the disease step's), and
+    # imatinib is on both sides: each side's record is read over the drugs that change (none on the
+    # anchor's side, sunitinib on the target's), so imatinib's trials move no drug step
     anchor = pool[akey][0]
-    mixed = _in_target_diseases(op.records, target, anchor)
     d = Factor.DRUG
-    reread = (model.step_score(d, op.records.evidence(anchor, exclude={akey, "new-hcc"}, entities=mixed).features[d])
-              - model.step_score(d, op.records.evidence(anchor, exclude={akey}).features[d]))
-    assert a_rec[d.value] - plain[d.value] == pytest.approx(reread) and reread != pytest.approx(shift)
+    move = _changed_move(model, op.records, target, anchor, akey)
+    assert t_rec[d.value] - a_rec[d.value] == pytest.approx(move)
+    sunitinib_only = model.step_score(d, op.records.evidence(target, exclude={akey}, entities=_changed_only(
+        op.records, target, anchor)[1]).features[d]) - model.step_score(d, op.records.evidence(
+            anchor, exclude={akey, "new-hcc"}, entities=_changed_only(op.records, target, anchor)[0]).features[d])
+    assert move == pytest.approx(sunitinib_only)  # (the indications in HCC read alike either way)
 
     def step(factor, a_ids, t_ids, a_val, t_val):
         facts = queries.facts_for_change(lstore, factor, a_ids, t_ids, budget=40,

@@ -473,6 +473,22 @@ class _SideRecord:
     score: float | None = None
 
 
+@dataclass(frozen=True)
+class _Changed:
+    """One side of a drug step whose sides keep a drug (``LearnedOperator._changed_records``): its
+    description, the entities its record is read over (the drugs that change, the target's
+    diseases), the pool keys left out, and its drug step part."""
+
+    desc: TrialDescription
+    entities: ResolvedEntities
+    exclude: frozenset[str]
+    part: float
+
+
+#: drug columns read from the side's labelled trials (the others: its indications)
+_RECORD_COLUMNS = frozenset({"drug_rate"})
+
+
 class LearnedOperator:
     """Step operator over a fitted :class:`LearnedModel` (``store`` is read, never written).
 
@@ -526,6 +542,8 @@ class LearnedOperator:
         self._anchor_records: OrderedDict[tuple[str, str], dict[str, float]] = OrderedDict()
         #: the anchor's drugs read in the target's diseases (``_in_target_diseases``)
         self._mixed: OrderedDict[tuple[str, str], tuple[TrialDescription, ResolvedEntities, frozenset[str], float] | None] = OrderedDict()
+        #: each side's drug step part with its record read over the drugs that change (``_changed_records``)
+        self._changed: OrderedDict[tuple[str, str], tuple[_Changed, _Changed] | None] = OrderedDict()
 
     @classmethod
     def load(cls, path: str | Path, store: GraphStore) -> "LearnedOperator":
@@ -563,7 +581,7 @@ class LearnedOperator:
                 self._target_records[key] = self._parts_on_records(desc)
         self._targets[key] = (scores, desc)
         self._signs.clear()  # fact signs read the targets' descriptions
-        for cache in (self._pair_records, self._anchor_records, self._mixed):
+        for cache in (self._pair_records, self._anchor_records, self._mixed, self._changed):
             for memo in [m for m in cache if m[0] == key]:
                 del cache[memo]
         self._targets.move_to_end(key)
@@ -642,7 +660,49 @@ class LearnedOperator:
         # record there instead of in its own diseases is no step: it joins the chain's start
         mixed = self._in_target_diseases(anchor_key, target_key)
         a_parts[Factor.DRUG.value] = (a_parts[Factor.DRUG.value] + shift) if mixed is None else mixed[3]
+        # a drug both sides keep is no step: each side's record is read over the drugs that change
+        # (a kept drug's trials would move the step by diluting a pooled record, which no fact about
+        # it states); the difference joins the chain's start
+        changed = self._changed_records(anchor_key, target_key)
+        if changed is not None:
+            a_parts[Factor.DRUG.value], t_parts[Factor.DRUG.value] = changed[0].part, changed[1].part
         return a_parts, t_parts
+
+    def _changed_records(self, anchor_key: str, target_key: str) -> tuple["_Changed", "_Changed"] | None:
+        """(anchor side, target side) of a drug step when the two sides keep a drug: each side's drug
+        part in the target's diseases with its record (prior success rate) read over its drugs that
+        change only, its indications over all its drugs. None when no drug is kept."""
+        a = anchor_key.removeprefix("clinicaltrials:")
+        anchor, t = self.pool.get(a), self._targets.get(target_key)
+        if anchor is None or t is None:
+            return None
+
+        def read() -> tuple[_Changed, _Changed] | None:
+            ae, te = self.records.resolve(anchor[0]), self.records.resolve(t[1])
+            kept = set(ae.drug_ids) & set(te.drug_ids)
+            if not kept:
+                return None
+            a_all = ResolvedEntities(drug_ids=ae.drug_ids, disease_ids=te.disease_ids, comparator=ae.comparator,
+                                     n_listed_drugs=ae.n_listed_drugs)
+            sides = []
+            for desc, every, ex in ((anchor[0], a_all, frozenset({a, t[1].key})), (t[1], te, frozenset({a}))):
+                only = ResolvedEntities(drug_ids=tuple(d for d in every.drug_ids if d not in kept),
+                                        disease_ids=every.disease_ids, comparator=every.comparator,
+                                        n_listed_drugs=every.n_listed_drugs)
+                sides.append(_Changed(desc, only, ex, self._drug_part(desc, ex, every, only)))
+            return sides[0], sides[1]
+
+        return _cached(self._changed, (target_key, a), read)
+
+    def _drug_part(self, desc: TrialDescription, exclude: frozenset[str], every: ResolvedEntities,
+                   changed: ResolvedEntities) -> float:
+        """The drug step part of ``every``'s drugs with the record columns read over ``changed``'s."""
+        row = self.model._row(desc, self.records, exclude=tuple(exclude), text_score=0.0, entities=every)
+        only = self.model._row(desc, self.records, exclude=tuple(exclude), text_score=0.0, entities=changed)
+        for i, (factor, name) in enumerate(self.model.cols):
+            if factor is Factor.DRUG and name in _RECORD_COLUMNS:
+                row[i] = only[i]
+        return self.model.scores_from_row(row)[Factor.DRUG.value]
 
     def _unplaced(self, target_key: str) -> bool:
         """Whether the target names no disease the graph holds (its steps are then not read)."""
@@ -753,6 +813,10 @@ class LearnedOperator:
             return None
         desc, ex = got
         if step.factor is Factor.DRUG:  # both sides' drugs in the target's diseases
+            changed = self._changed_records(step.anchor_id or "", step.target_key or "")
+            if changed is not None:  # the drugs that change only (``_step_parts``)
+                c = changed[0] if side == _SIDE_ANCHOR else changed[1]
+                return _SideRecord(c.desc, c.exclude, self.records.drug_members(c.entities), c.entities)
             mixed = self._in_target_diseases(step.anchor_id or "", step.target_key or "") if side == _SIDE_ANCHOR else None
             if mixed is not None:
                 return _SideRecord(mixed[0], mixed[2], self.records.drug_members(mixed[1]), mixed[1])
