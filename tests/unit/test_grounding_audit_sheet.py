@@ -23,7 +23,7 @@ def load_audit_module():
     return mod
 
 
-FOLDERS = (AUDIT, AUDIT / "v1")
+FOLDERS = (AUDIT, AUDIT / "v1", AUDIT / "v2")
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=lambda p: p.name)
