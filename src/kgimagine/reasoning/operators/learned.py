@@ -21,7 +21,11 @@ plus the anchors' shrunk residuals.
 
 A drug's record is its trials in the trial's disease family (``trials.evidence``), so a drug step
 moves from the anchor's drugs to the target's both read in the target's diseases; reading the
-anchor's drugs there instead of in its own diseases joins the chain's start.
+anchor's drugs there instead of in its own diseases joins the chain's start. Two more changes join
+the start because no shown fact could state them: a drug both sides keep (each side's record is
+read over its drugs that change; a kept drug's trials would move the step only by diluting a pooled
+record) and, for a target naming no disease the graph holds, every disease and drug change (its
+drugs' records span unrelated diseases; an indication would "leave" by the graph's gap).
 
 A step moves only by the columns one shown fact changes the way a reader of it expects
 (``STEP_COLUMNS``: prior success rates, indications); counts, neighbour records and design columns
@@ -901,10 +905,10 @@ class LearnedOperator:
         hit = self._signs.get(memo_key)
         if hit is not None:  # the operator's answer and the verifier ask for the same step
             return dict(hit)
-        reading = rule_fact_signs(step)  # what each fact says to a reader; a sign against it is dropped
-        out: dict[str, float] = {}
         if self._unplaced(step.target_key or ""):  # no step moves (``_step_parts``): every fact is context
             return {f.fact_id: 0.0 for f in step.facts}
+        reading = rule_fact_signs(step)  # what each fact says to a reader; a sign against it is dropped
+        out: dict[str, float] = {}
         sides: dict[float, _SideRecord | None] = {}
         trial_rel = R.TESTS.value if step.factor is Factor.DRUG else R.STUDIES.value
         for f in step.facts:  # each FactRef carries its edge and the outcome its text shows
