@@ -42,7 +42,7 @@ import json
 import pickle
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -647,13 +647,13 @@ class LearnedOperator:
         tr = self._target_record(anchor_key, target_key)
         if got is None or tr is None:
             return None
-        a = self._anchor_record(anchor_key.removeprefix("clinicaltrials:"), target_key) or got[0]
         t_parts = {f: tr.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)}
         if self._unplaced(target_key):
             # no disease of the target in the graph: nothing is read in its diseases, so no fact
             # could state a step into them (a drug's record spans unrelated diseases, an indication
             # "leaves" by the graph's gap); the changes join the chain's start
             return dict(t_parts), t_parts
+        a = self._anchor_record(anchor_key.removeprefix("clinicaltrials:"), target_key) or got[0]
         a_parts = {f: a.get(f, 0.0) for f in (x.value for x in STEP_COLUMNS)}
         shift = self._indication_shift(anchor_key, target_key)
         # known indication is of the drugs IN the diseases: the part the diseases change moves the
@@ -661,15 +661,16 @@ class LearnedOperator:
         a_parts[Factor.DISEASE.value] -= shift
         # the drug step moves from the anchor's drugs to the target's, both read in the target's
         # diseases (their record there, their indications there); reading the anchor's drugs'
-        # record there instead of in its own diseases is no step: it joins the chain's start
-        mixed = self._in_target_diseases(anchor_key, target_key)
-        a_parts[Factor.DRUG.value] = (a_parts[Factor.DRUG.value] + shift) if mixed is None else mixed[3]
-        # a drug both sides keep is no step: each side's record is read over the drugs that change
-        # (a kept drug's trials would move the step by diluting a pooled record, which no fact about
-        # it states); the difference joins the chain's start
+        # record there instead of in its own diseases is no step: it joins the chain's start.
+        # A drug both sides keep is no step either: each side's record is read over the drugs that
+        # change (a kept drug's trials would move the step by diluting a pooled record, which no
+        # fact about it states); the difference joins the chain's start
         changed = self._changed_records(anchor_key, target_key)
         if changed is not None:
             a_parts[Factor.DRUG.value], t_parts[Factor.DRUG.value] = changed[0].part, changed[1].part
+        else:
+            mixed = self._in_target_diseases(anchor_key, target_key)
+            a_parts[Factor.DRUG.value] = (a_parts[Factor.DRUG.value] + shift) if mixed is None else mixed[3]
         return a_parts, t_parts
 
     def _changed_records(self, anchor_key: str, target_key: str) -> tuple["_Changed", "_Changed"] | None:
@@ -686,13 +687,10 @@ class LearnedOperator:
             kept = set(ae.drug_ids) & set(te.drug_ids)
             if not kept:
                 return None
-            a_all = ResolvedEntities(drug_ids=ae.drug_ids, disease_ids=te.disease_ids, comparator=ae.comparator,
-                                     n_listed_drugs=ae.n_listed_drugs)
+            a_all = replace(ae, disease_ids=te.disease_ids)  # the anchor's drugs in the target's diseases
             sides = []
             for desc, every, ex in ((anchor[0], a_all, frozenset({a, t[1].key})), (t[1], te, frozenset({a}))):
-                only = ResolvedEntities(drug_ids=tuple(d for d in every.drug_ids if d not in kept),
-                                        disease_ids=every.disease_ids, comparator=every.comparator,
-                                        n_listed_drugs=every.n_listed_drugs)
+                only = replace(every, drug_ids=tuple(d for d in every.drug_ids if d not in kept))
                 sides.append(_Changed(desc, only, ex, self._drug_part(desc, ex, every, only)))
             return sides[0], sides[1]
 
@@ -740,8 +738,7 @@ class LearnedOperator:
             ae, te = self.records.resolve(anchor[0]), self.records.resolve(t[1])
             if set(ae.disease_ids) == set(te.disease_ids):
                 return None
-            mixed = ResolvedEntities(drug_ids=ae.drug_ids, disease_ids=te.disease_ids, comparator=ae.comparator,
-                                     n_listed_drugs=ae.n_listed_drugs)
+            mixed = replace(ae, disease_ids=te.disease_ids)
             ex = frozenset({a, t[1].key})
             part = self._parts_on_records(anchor[0], exclude=tuple(ex), entities=mixed)[Factor.DRUG.value]
             return anchor[0], mixed, ex, part
